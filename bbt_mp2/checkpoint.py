@@ -1,0 +1,182 @@
+"""MP2 checkpoint: safetensors tensors + a JSON config.
+
+A checkpoint is a directory holding ``tensors.safetensors`` and ``config.json``:
+
+tensors (float32):
+    ``router``       ``T x L' x K``   router logits per (task, prompted layer, module)
+    ``z``            ``L' x K x d``   intrinsic prompts of the modules
+    ``A``            ``L' x d x (n*h)`` learned projection of each prompted layer (shared by its K modules)
+    ``head_weight``  ``2 x h``        MRC span head (start, end) weight
+    ``head_bias``    ``2``            MRC span head bias (0 in MP2)
+
+config: backbone name, embedding hash, n_tokens, n_modules (K), d, hidden, layers (the prompted layers L'),
+task names (router rows), routing mode, and free-form training metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from bbt_mp2.errors import CheckpointError
+
+__all__ = ["CheckpointConfig", "MP2Checkpoint", "save_checkpoint", "load_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+TENSORS_FILE = "tensors.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Shapes and provenance of an MP2 checkpoint."""
+
+    backbone: str  # backbone name (hub id or path)
+    embedding_hash: str  # Backbone.embedding_hash() of the backbone it was trained on
+    n_tokens: int  # n, prompt length
+    n_modules: int  # K
+    d: int  # intrinsic dimension
+    hidden: int  # h
+    layers: tuple[int, ...]  # prompted layers; (0,) = shallow
+    task_names: tuple[str, ...]  # router rows
+    routing: str = "sigmoid"  # inference routing: "binary" (paper) or "sigmoid" (reference code)
+    meta: dict[str, Any] = field(default_factory=dict)  # training metadata (steps, recipe, metrics)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["layers"] = list(self.layers)
+        out["task_names"] = list(self.task_names)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise CheckpointError(f"checkpoint config has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        data = dict(data)
+        data["layers"] = tuple(data["layers"])
+        data["task_names"] = tuple(data["task_names"])
+        return cls(**data)
+
+
+@dataclass
+class MP2Checkpoint:
+    """The tensors and config of a pre-trained modular prompt (see module docstring for shapes)."""
+
+    config: CheckpointConfig
+    router: Tensor
+    z: Tensor
+    A: Tensor
+    head_weight: Tensor
+    head_bias: Tensor
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every tensor shape against the config; raises :class:`CheckpointError`."""
+        c = self.config
+        L, K, d, nh = len(c.layers), c.n_modules, c.d, c.n_tokens * c.hidden
+        expected = {
+            "router": (len(c.task_names), L, K),
+            "z": (L, K, d),
+            "A": (L, d, nh),
+            "head_weight": (2, c.hidden),
+            "head_bias": (2,),
+        }
+        for name, shape in expected.items():
+            got = tuple(getattr(self, name).shape)
+            if got != shape:
+                raise CheckpointError(f"checkpoint tensor {name!r} has shape {got}; expected {shape} from its config")
+
+    def layer_index(self, layer: int) -> int:
+        """Row of ``layer`` in the L' axis; raises if the layer is not prompted by this checkpoint."""
+        try:
+            return self.config.layers.index(layer)
+        except ValueError:
+            raise CheckpointError(f"layer {layer} is not prompted by this checkpoint (layers {self.config.layers})")
+
+    def task_index(self, task: str) -> int:
+        try:
+            return self.config.task_names.index(task)
+        except ValueError:
+            raise CheckpointError(f"task {task!r} has no router in this checkpoint; tasks: {self.config.task_names}")
+
+    def check_compatible(self, *, backbone_hash: str, hidden: int, n_layers: int, n_tokens: int | None = None) -> None:
+        """Refuse a backbone the checkpoint was not trained on, or other shapes."""
+        c = self.config
+        if c.embedding_hash != backbone_hash:
+            raise CheckpointError(
+                f"checkpoint was trained on backbone {c.backbone!r} (embedding hash {c.embedding_hash}); "
+                f"the loaded backbone has embedding hash {backbone_hash}. Load the same backbone or pre-train a "
+                "checkpoint for this one with `bbt-mp2 pretrain`."
+            )
+        if c.hidden != hidden:
+            raise CheckpointError(f"checkpoint hidden size {c.hidden} != backbone hidden size {hidden}")
+        if max(c.layers) >= n_layers:
+            raise CheckpointError(f"checkpoint prompts layers {c.layers} but the backbone has {n_layers} layers")
+        if n_tokens is not None and n_tokens != c.n_tokens:
+            raise CheckpointError(f"checkpoint prompt length n_tokens={c.n_tokens}, requested {n_tokens}")
+
+
+def save_checkpoint(ckpt: MP2Checkpoint, path: str | os.PathLike[str]) -> Path:
+    """Write ``ckpt`` to directory ``path`` atomically (temp dir + rename); returns the path."""
+    ckpt.validate()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+    tensors = {
+        name: getattr(ckpt, name).detach().to("cpu", torch.float32).contiguous()
+        for name in ("router", "z", "A", "head_weight", "head_bias")
+    }
+    save_file(tensors, str(tmp / TENSORS_FILE))
+    (tmp / CONFIG_FILE).write_text(json.dumps(ckpt.config.to_dict(), indent=2, sort_keys=True))
+    if path.exists():
+        old = path.with_name(path.name + ".old")
+        if old.exists():
+            import shutil
+
+            shutil.rmtree(old)
+        path.rename(old)
+        tmp.rename(path)
+        import shutil
+
+        shutil.rmtree(old)
+    else:
+        tmp.rename(path)
+    logger.info("saved MP2 checkpoint to %s", path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
+    """Read a checkpoint directory written by :func:`save_checkpoint`."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file() or not (path / TENSORS_FILE).is_file():
+        raise CheckpointError(
+            f"{path} is not an MP2 checkpoint directory (needs {CONFIG_FILE} and {TENSORS_FILE}); "
+            "make one with `bbt-mp2 pretrain --out DIR`"
+        )
+    try:
+        config = CheckpointConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path / CONFIG_FILE} is malformed: {exc}") from exc
+    if config.format_version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format {config.format_version} != supported {FORMAT_VERSION}")
+    t = load_file(str(path / TENSORS_FILE))
+    missing = {"router", "z", "A", "head_weight", "head_bias"} - set(t)
+    if missing:
+        raise CheckpointError(f"{path / TENSORS_FILE} lacks tensors {sorted(missing)}")
+    return MP2Checkpoint(config, t["router"], t["z"], t["A"], t["head_weight"], t["head_bias"])
