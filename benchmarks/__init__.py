@@ -1,0 +1,1 @@
+"""Benchmarks: perf (throughput ratios measured side by side), pre-training recipe evaluation."""
