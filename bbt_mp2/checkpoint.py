@@ -107,13 +107,17 @@ class MP2Checkpoint:
         try:
             return self.config.layers.index(layer)
         except ValueError:
-            raise CheckpointError(f"layer {layer} is not prompted by this checkpoint (layers {self.config.layers})")
+            raise CheckpointError(
+                f"layer {layer} is not prompted by this checkpoint (layers {self.config.layers})"
+            ) from None
 
     def task_index(self, task: str) -> int:
         try:
             return self.config.task_names.index(task)
         except ValueError:
-            raise CheckpointError(f"task {task!r} has no router in this checkpoint; tasks: {self.config.task_names}")
+            raise CheckpointError(
+                f"task {task!r} has no router in this checkpoint; tasks: {self.config.task_names}"
+            ) from None
 
     def check_compatible(self, *, backbone_hash: str, hidden: int, n_layers: int, n_tokens: int | None = None) -> None:
         """Refuse a backbone the checkpoint was not trained on, or other shapes."""

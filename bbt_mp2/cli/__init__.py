@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v INFO, -vv DEBUG)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, mod in COMMANDS.items():
+    for mod in COMMANDS.values():
         try:
             module = importlib.import_module(mod, __name__)
         except ModuleNotFoundError as exc:  # a sub-command whose module is not there yet

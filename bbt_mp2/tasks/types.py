@@ -6,9 +6,10 @@ encoder (``bbt_mp2.encoding``). They are plain frozen dataclasses with no torch 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["TaskType", "Metric", "Span", "Example", "TaskSpec", "OPTION_TYPES", "SPAN_TYPES"]
 
