@@ -1,0 +1,55 @@
+"""``bbt-mp2 data list`` / ``data show`` through the real entry point."""
+
+from __future__ import annotations
+
+import re
+
+from bbt_mp2.cli import main
+from bbt_mp2.tasks import get_task, load_split, task_names
+
+
+def test_data_list_shows_every_task_with_sizes(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["task", "lang", "type", "#labels", "metric", "train", "dev", "test"]
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line.strip() and not line.endswith("tasks")}
+    assert set(rows) == set(task_names())
+    assert f"{len(task_names())} tasks" in out
+    sst2 = rows["sst2"]
+    assert sst2[1:5] == ["en", "single", "2", get_task("sst2").metric.value]
+    assert sst2[7] == str(len(load_split("sst2", "test")))
+    assert rows["cmrc2018"][3] == "span" and rows["chid"][3] == "options"
+
+
+def test_data_list_filters_by_language_without_sizes(capsys):
+    assert main(["data", "list", "--lang", "zh", "--no-sizes"]) == 0
+    out = capsys.readouterr().out
+    assert "eprstmt" in out and "sst2" not in out and f"{len(task_names('zh'))} tasks" in out
+
+
+def test_data_show_sst2_prints_text_tokens_and_answer(capsys):
+    assert main(["data", "show", "sst2", "--seed", "13", "-n", "2", "--n-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("--- example") == 2
+    assert out.count("MRC text: Sentiment analysis: what is the sentiment of") == 2
+    assert "[CLS] [P1] [P2] [P3] [P4] sentiment analysis" in out and "[P5]" not in out
+    answers = re.findall(r"answer span: tokens (\d+)\.\.(\d+) = (\S+) -> '(\w+)'", out)
+    assert len(answers) == 2
+    for start, end, token, decoded in answers:
+        assert start == end and token == decoded and decoded in ("negative", "positive")
+    assert "MiniLM" in out
+
+
+def test_data_show_chinese_task_says_which_tokenizer(capsys):
+    assert main(["data", "show", "eprstmt", "--seed", "13", "-n", "1", "--n-tokens", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "情感分析" in out and "[P1] [P2]" in out
+    assert "CHARACTER-LEVEL" in out or "offline cache" in out
+    assert re.search(r"-> '(负面|正面)'", out)
+
+
+def test_data_show_unknown_task_is_a_clear_error(capsys):
+    assert main(["data", "show", "no-such-task"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown task 'no-such-task'" in err and "sst2" in err
