@@ -1,0 +1,133 @@
+"""Dataset preparation and micro-batch planning for the evaluator.
+
+A prepared dataset holds its tensors on the compute device, sorted by real length (longest first) and cropped to
+the longest real example, so micro-batches of similar-length examples can be cropped further. A micro-batch is a
+rectangle of ``c`` candidates x ``g`` consecutive (sorted) examples, cropped to the longest of those ``g``, with
+``c * g * T_chunk`` at most the token budget (a single row may exceed it: it is never split).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bbt_mp2.encoding import EncodedDataset
+
+__all__ = ["Chunk", "PreparedData", "dataset_fingerprint", "plan_chunks", "prepare"]
+
+
+def dataset_fingerprint(dataset: EncodedDataset) -> str:
+    """sha1 of what the forward pass reads and what the losses compare with (ids, masks, types, gold)."""
+    digest = hashlib.sha1(f"{dataset.task}|{dataset.n_tokens}".encode())
+    for arr in (dataset.input_ids, dataset.attention_mask, dataset.token_type_ids, dataset.start_positions,
+                dataset.end_positions, dataset.option_spans, dataset.labels, dataset.context_spans):
+        a = np.ascontiguousarray(arr, dtype=np.int64)
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class PreparedData:
+    """A dataset on the compute device, sorted by real length (descending) and cropped to its longest example.
+
+    Attributes:
+        fingerprint: :func:`dataset_fingerprint` of the source.
+        order: ``N`` int64 ndarray; sorted row ``r`` is source example ``order[r]``.
+        lengths: real length of each sorted row.
+        input_ids, attention_mask, token_type_ids: ``N x T'`` int64 device tensors (``T'`` = longest real length).
+        start_positions, end_positions, labels: ``N`` int64 device tensors.
+        option_spans: ``N x C x 2`` int64 device tensor; context_spans: ``N x 2``.
+    """
+
+    fingerprint: str
+    order: np.ndarray
+    lengths: list[int]
+    input_ids: Tensor
+    attention_mask: Tensor
+    token_type_ids: Tensor
+    start_positions: Tensor
+    end_positions: Tensor
+    labels: Tensor
+    option_spans: Tensor
+    context_spans: Tensor
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def prepare(dataset: EncodedDataset, device: torch.device, fingerprint: str | None = None) -> PreparedData:
+    """Sort ``dataset`` by real length, crop it and move it to ``device``."""
+    mask = np.asarray(dataset.attention_mask, dtype=np.int64)
+    lengths = _real_lengths(mask)
+    order = np.argsort(-lengths, kind="stable")
+    t_max = int(lengths.max())
+
+    def rows(arr: np.ndarray, crop: bool = False) -> Tensor:
+        a = np.asarray(arr, dtype=np.int64)[order]
+        return torch.as_tensor(a[:, :t_max] if crop else a, device=device).contiguous()
+
+    spans = np.asarray(dataset.option_spans, dtype=np.int64)
+    if spans.ndim != 3:
+        spans = np.zeros((len(dataset), 0, 2), dtype=np.int64)
+    return PreparedData(
+        fingerprint=fingerprint or dataset_fingerprint(dataset),
+        order=order,
+        lengths=[int(x) for x in lengths[order]],
+        input_ids=rows(dataset.input_ids, crop=True),
+        attention_mask=rows(mask, crop=True),
+        token_type_ids=rows(dataset.token_type_ids, crop=True),
+        start_positions=rows(dataset.start_positions),
+        end_positions=rows(dataset.end_positions),
+        labels=rows(dataset.labels),
+        option_spans=rows(spans),
+        context_spans=rows(dataset.context_spans),
+    )
+
+
+def _real_lengths(mask: np.ndarray) -> np.ndarray:
+    """Index of the last real token + 1 per row (robust to masks with holes)."""
+    cols = np.arange(mask.shape[1])[None, :]
+    return np.where(mask > 0, cols + 1, 0).max(axis=1)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Examples ``start..stop-1`` (sorted), cropped to ``length`` tokens, run ``cands`` candidates at a time."""
+
+    start: int
+    stop: int
+    length: int
+    cands: int
+
+
+def plan_chunks(lengths: list[int], n_candidates: int, token_budget: int) -> list[Chunk]:
+    """Split sorted examples into chunks so that each micro-batch has about ``token_budget`` tokens.
+
+    Greedy: a chunk starts at the longest remaining example (length ``T``) and grows while all
+    ``n_candidates`` candidates of it still fit (``n_candidates * g * T <= token_budget``); when even one example
+    times all candidates does not fit, the chunk holds one example and candidates are split into groups of
+    ``max(1, token_budget // T)``.
+
+    Args:
+        lengths: real lengths of the examples, sorted descending.
+        n_candidates: how many candidates share the micro-batches (1 for a shared-prefix pass).
+        token_budget: the most tokens (rows x cropped length) per micro-batch.
+
+    Returns:
+        Chunks covering ``0..len(lengths)`` in order.
+    """
+    chunks: list[Chunk] = []
+    i, n = 0, len(lengths)
+    while i < n:
+        t = max(1, lengths[i])
+        per_example = n_candidates * t
+        g = max(1, min(n - i, token_budget // per_example))
+        cands = n_candidates if per_example <= token_budget else max(1, token_budget // t)
+        chunks.append(Chunk(i, i + g, t, cands))
+        i += g
+    return chunks

@@ -1,0 +1,333 @@
+"""The run loop shared by every method: budgets, dev selection, resume, history, result.
+
+One API call = one candidate scored on the training set; a stage spends whole generations while they fit its
+budget. Every ``eval_every`` stage calls (and at the end of each stage) the incumbent (``optimizer.best``) is
+scored on dev; it replaces the selected parameters only on a strict improvement (the untuned starting point is the
+first selection). Dev and control calls are counted apart from the budget. After every generation the loop and
+optimizer state are rewritten atomically, so a killed run resumes from its last generation and ends with the same
+result as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bbt_mp2.backend import Backend, PromptParam
+from bbt_mp2.errors import ConfigError, ShapeError
+from bbt_mp2.methods.base import MethodConfig, Stage, TuningMethod
+from bbt_mp2.methods.controls import prediction_controls
+from bbt_mp2.methods.registry import config_from_dict, get_method
+from bbt_mp2.methods.rundir import RunDir
+from bbt_mp2.methods.session import RunResult, check_resume, describe_run, new_state
+
+__all__ = ["RunConfig", "RunResult", "run_method", "plan_run", "ProgressCallback"]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a tuning run (saved in ``config.json``; a resume must match it).
+
+    Attributes:
+        task: registered task name.
+        method: registered method name.
+        seed: run seed (few-shot split and every derived seed).
+        method_config: the method's config (budgets, hyper-parameters).
+        max_length: maximum encoded length of an example, placeholders included.
+        preset: preset the method config started from (recorded).
+    """
+
+    task: str
+    method: str
+    seed: int
+    method_config: MethodConfig
+    max_length: int = 128
+    preset: str = "reference"
+
+    def __post_init__(self) -> None:
+        entry = get_method(self.method)
+        if not isinstance(self.method_config, entry.config_cls):
+            raise ConfigError(
+                f"method {self.method!r} needs a {entry.config_cls.__name__}, got {type(self.method_config).__name__}"
+            )
+        if self.max_length <= 0:
+            raise ConfigError(f"max_length must be > 0, got {self.max_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "method": self.method, "seed": self.seed, "max_length": self.max_length,
+                "preset": self.preset, "method_config": self.method_config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        data = dict(data)
+        unknown = sorted(set(data) - {"task", "method", "seed", "max_length", "preset", "method_config"})
+        if unknown:
+            raise ConfigError(f"RunConfig got unknown keys {unknown}")
+        data["method_config"] = config_from_dict(data["method"], data["method_config"])
+        return cls(**data)
+
+
+class _Loop:
+    """State and steps of one run (kept small; ``run_method`` drives it)."""
+
+    def __init__(self, config: RunConfig, backend: Backend, method: TuningMethod, rundir: RunDir,
+                 callbacks: Sequence[ProgressCallback]) -> None:
+        self.config, self.backend, self.method, self.rundir = config, backend, method, rundir
+        self.callbacks = list(callbacks)
+        self.loss = getattr(config.method_config, "loss", "auto")
+        self.budget = sum(b for _, b, _ in method.stage_plan())
+        self.state: dict[str, Any] = {}
+        self.t0 = time.perf_counter()
+        self.elapsed0 = 0.0
+
+    # -- bookkeeping ---------------------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+    def save(self, optimizer: Any | None) -> None:
+        self.state["optimizer"] = None if optimizer is None else optimizer.state_dict()
+        self.state["elapsed"] = self.elapsed()
+        self.rundir.save_state(self.state)
+
+    def emit(self, record: Mapping[str, Any]) -> None:
+        self.rundir.append_history(record)
+        self.state["history_lines"] += 1
+        for cb in self.callbacks:
+            cb(dict(record, budget=self.budget, best_dev=self.state["selection"]["dev_metric"]))
+
+    # -- evaluations ---------------------------------------------------------------------------------------------
+    def dev_eval(self, stage: Stage, x: np.ndarray) -> float:
+        """Score incumbent ``x`` (``D``) on dev; select it on a strict improvement. Returns its dev metric."""
+        s = self.state
+        if s["last_dev_x"] is not None and np.array_equal(s["last_dev_x"], x):
+            return s["last_dev_metric"]
+        cand = stage.decode(x[None])[0]
+        metric = float(np.asarray(self.backend.evaluate(self.ids["dev"], stage.param, cand[None],
+                                                        loss=self.loss).metric)[0])
+        s["dev_calls"] += 1
+        s["last_dev_x"], s["last_dev_metric"] = np.array(x, copy=True), metric
+        if metric > s["selection"]["dev_metric"]:
+            extras = {k: np.asarray(v, dtype=np.float64) for k, v in stage.extras(x).items()}
+            s["selection"] = {"dev_metric": metric, "candidate": cand, "extras": extras, "stage": stage.name,
+                              "calls": s["calls"], "param": stage.param.to_dict()}
+            self.rundir.save_params(cand, extras)
+            logger.info("dev %.4f at %d calls (stage %s): selected", metric, s["calls"], stage.name)
+        return metric
+
+    def start(self, param: PromptParam, cand: np.ndarray, extras: dict[str, np.ndarray]) -> None:
+        """Score the untuned starting point on train and dev; it is the first selection."""
+        s = self.state
+        train = self.backend.evaluate(self.ids["train"], param, cand[None], loss=self.loss)
+        dev = self.backend.evaluate(self.ids["dev"], param, cand[None], loss=self.loss)
+        s["control_calls"] += 1
+        s["dev_calls"] += 1
+        s["start"] = {"train_loss": float(train.loss[0]), "train_metric": float(train.metric[0]),
+                      "dev_metric": float(dev.metric[0]), "candidate": cand, "extras": extras,
+                      "param": param.to_dict()}
+        s["best_train_loss"] = float(train.loss[0])
+        s["selection"] = {"dev_metric": float(dev.metric[0]), "candidate": cand, "extras": extras, "stage": "start",
+                          "calls": 0, "param": param.to_dict()}
+        self.rundir.save_params(cand, extras)
+        logger.info("untuned start: train loss %.4f, dev %.4f", train.loss[0], dev.metric[0])
+
+    # -- the stage loop ------------------------------------------------------------------------------------------
+    def generation(self, stage: Stage, opt: Any, X: np.ndarray) -> None:
+        s = self.state
+        res = self.backend.evaluate(self.ids["train"], stage.param, stage.decode(X), loss=self.loss)
+        losses = np.asarray(res.loss, dtype=np.float64).reshape(-1)
+        if losses.shape != (len(X),):
+            raise ShapeError(f"backend returned {losses.shape} losses for a population of {len(X)}")
+        opt.tell(X, losses)
+        s["calls"] += len(X)
+        s["stage_calls"] += len(X)
+        s["generation"] += 1
+        s["best_train_loss"] = min(s["best_train_loss"], float(losses.min()))
+        x_inc, loss_inc = opt.best
+        dev_metric = None
+        block = s["stage_calls"] // stage.eval_every
+        if block > s["last_dev_block"]:
+            s["last_dev_block"] = block
+            dev_metric = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
+        self.emit({"stage": stage.name, "generation": s["generation"], "calls": s["calls"],
+                   "stage_calls": s["stage_calls"], "dev_calls": s["dev_calls"],
+                   "loss_min": float(losses.min()), "loss_mean": float(losses.mean()),
+                   "best_loss": float(loss_inc), "train_metric_max": float(np.max(res.metric)),
+                   "dev_metric": dev_metric, "best_dev": s["selection"]["dev_metric"],
+                   "wall_time": round(self.elapsed(), 3)})
+        self.save(opt)
+
+    def ask(self, stage: Stage, opt: Any, given: np.ndarray | None = None) -> np.ndarray:
+        X = np.asarray(opt.ask() if given is None else given, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != stage.dim or len(X) == 0:
+            raise ShapeError(
+                f"optimizer {type(opt).__name__}.ask() returned shape {X.shape}; stage {stage.name!r} of "
+                f"{self.method.name} needs P x {stage.dim} (P >= 1)"
+            )
+        if not np.all(np.isfinite(X)):
+            raise ShapeError(f"optimizer {type(opt).__name__}.ask() returned NaN/inf")
+        return X
+
+    def run_stage(self, stage: Stage, opt: Any, first: np.ndarray | None) -> None:
+        s = self.state
+        while True:
+            if s["stage_calls"] + s["last_generation"] > stage.budget:
+                break  # the next generation (assumed as large as the last one) would not fit: no wasted ask
+            if first is None and opt.stop():
+                logger.info("stage %s: optimizer stopped (%s)", stage.name, opt.stop())
+                break
+            X, first = self.ask(stage, opt, first), None
+            if s["stage_calls"] + len(X) > stage.budget:
+                break
+            s["last_generation"] = len(X)
+            self.generation(stage, opt, X)
+        try:
+            x_inc, _ = opt.best
+        except Exception:  # noqa: BLE001 - an optimizer told nothing has no incumbent
+            x_inc = None
+        if x_inc is not None:
+            dev_metric = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
+            logger.info("stage %s done: %d calls, incumbent dev %.4f", stage.name, s["stage_calls"], dev_metric)
+
+    def next_stage(self, index: int) -> None:
+        s = self.state
+        s.update(stage_index=index, stage_calls=0, last_dev_x=None, last_dev_metric=None, last_dev_block=0,
+                 last_generation=1)
+        if index < len(self.method.stage_plan()):
+            s["stage_context"] = self.method.stage_context(index, s["selection"]["extras"])
+        self.save(None)
+
+    # -- end -----------------------------------------------------------------------------------------------------
+    def finish(self, metric_name: str) -> RunResult:
+        s = self.state
+        out = {}
+        for key, entry in (("start", s["start"]), ("tuned", s["selection"])):
+            param = PromptParam.from_dict(entry["param"])
+            pred = self.backend.predict(self.ids["test"], param, entry["candidate"], loss=self.loss)
+            s["control_calls"] += 1
+            out[key] = {"dev_metric": entry["dev_metric"], "test": prediction_controls(pred)}
+        out["start"]["train_loss"] = s["start"]["train_loss"]
+        out["tuned"].update(stage=s["selection"]["stage"], selected_at_calls=s["selection"]["calls"])
+        result = RunResult(
+            out_dir=str(self.rundir.path), task=self.config.task, method=self.config.method, seed=self.config.seed,
+            metric=metric_name, budget=self.budget, calls=s["calls"], dev_calls=s["dev_calls"],
+            control_calls=s["control_calls"], best_train_loss=s["best_train_loss"], start=out["start"],
+            tuned=out["tuned"], wall_time=round(self.elapsed(), 3),
+        )
+        self.rundir.write_json(RunDir.RESULT, result.to_dict())
+        self.rundir.plot_curve(self.rundir.read_history(), title=f"{self.config.method} on {self.config.task} "
+                                                                 f"(seed {self.config.seed})")
+        s["done"] = True
+        self.save(None)
+        return result
+
+
+def plan_run(config: RunConfig) -> TuningMethod:
+    """The method of ``config``, with every stage budget checked against one generation (no model needed).
+
+    Raises:
+        ConfigError: a stage whose budget is smaller than one generation (the message gives the minimum).
+    """
+    method = get_method(config.method).method_cls(config.method_config, seed=config.seed)
+    for name, budget, generation in method.stage_plan():
+        if budget < generation:
+            raise ConfigError(
+                f"{config.method}: stage {name!r} has a budget of {budget} API calls, smaller than one generation "
+                f"({generation} calls: {'n_init random points' if name == 'router' else 'popsize'}); raise the "
+                f"budget to at least {generation}"
+            )
+    return method
+
+
+def run_method(
+    config: RunConfig,
+    backend: Backend,
+    data: Any,
+    out_dir: str,
+    resume: bool = False,
+    *,
+    optimizer: Any | None = None,
+    callbacks: Sequence[ProgressCallback] = (),
+    task_spec: Any | None = None,
+) -> RunResult:
+    """Tune ``config.method`` on ``data`` through ``backend``, writing the run directory ``out_dir``.
+
+    Args:
+        config: the run config.
+        backend: any :class:`bbt_mp2.backend.Backend` (local evaluator or remote service).
+        data: the few-shot split, with ``train``, ``dev`` and ``test`` lists of :class:`Example`.
+        out_dir: run directory (created).
+        resume: continue the run in ``out_dir`` from its last generation (its config must match).
+        optimizer: a user optimizer following the ``optimizers.Optimizer`` protocol (``ask/tell/stop/best/
+            state_dict/load_state_dict``) replacing the method's own; single-stage methods only.
+        callbacks: called with a dict after every generation (stage, calls, budget, best_loss, dev_metric, ...).
+        task_spec: the task's :class:`TaskSpec`; default ``bbt_mp2.tasks.get_task(config.task)``.
+
+    Returns:
+        The :class:`RunResult` (also written to ``result.json``).
+
+    Raises:
+        ConfigError: a stage budget smaller than one generation, or a user optimizer for a two-stage method;
+            CheckpointError: an incompatible checkpoint; ResumeError: a resume with another config; all before
+            any API call.
+    """
+    method = plan_run(config)
+    method.check(backend.info())
+    plan = method.stage_plan()
+    if optimizer is not None and len(plan) != 1:
+        raise ConfigError(f"a user optimizer replaces the optimizer of single-stage methods (bbt, bbtv2, mp2-router); "
+                          f"{config.method} has {len(plan)} stages")
+    if task_spec is None:
+        from bbt_mp2.tasks import get_task
+
+        task_spec = get_task(config.task)
+    rundir = RunDir(out_dir)
+    description = describe_run(config, method, backend.info(), data)
+    state = check_resume(rundir, description, resume)
+    first = None
+    if optimizer is not None and state is None:
+        first = np.asarray(optimizer.ask(), dtype=np.float64)
+        if first.ndim != 2 or len(first) > plan[0][1]:
+            raise ConfigError(f"{config.method}: the optimizer's first generation has {len(first)} candidates, more "
+                              f"than the budget of {plan[0][1]} calls; raise the budget")
+    if state is not None and state.get("done"):
+        return RunResult.from_dict(rundir.read_json(RunDir.RESULT))
+    return _drive(config, backend, method, rundir, data, task_spec, state, description, optimizer, first, callbacks)
+
+
+def _drive(config, backend, method, rundir, data, task_spec, state, description, optimizer, first, callbacks):
+    loop = _Loop(config, backend, method, rundir, callbacks)
+    n_tokens = method.n_tokens
+    loop.ids = {split: backend.register(task_spec, getattr(data, split), n_tokens=n_tokens,
+                                        max_length=config.max_length) for split in ("train", "dev", "test")}
+    param, cand, extras = method.start(loop.ids["train"])
+    if state is None:
+        rundir.path.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(RunDir.CONFIG, description)
+        rundir.truncate_history(0)
+        loop.state = new_state()
+        loop.start(param, np.asarray(cand, dtype=np.float64), extras)
+        loop.next_stage(0)
+    else:
+        loop.state, loop.elapsed0 = state, float(state["elapsed"])
+        rundir.truncate_history(state["history_lines"])
+        logger.info("resuming %s at %d calls (stage %d)", rundir.path, state["calls"], state["stage_index"])
+    plan = method.stage_plan()
+    while loop.state["stage_index"] < len(plan):
+        index = loop.state["stage_index"]
+        stage = method.build_stage(index, loop.state["stage_context"])
+        opt = optimizer if optimizer is not None else stage.build_optimizer(method.seeds[f"stage{index}"])
+        if loop.state["optimizer"] is not None:
+            opt.load_state_dict(loop.state["optimizer"])
+        loop.run_stage(stage, opt, first)
+        first = None
+        loop.next_stage(index + 1)
+    return loop.finish(task_spec.metric.value if hasattr(task_spec.metric, "value") else str(task_spec.metric))

@@ -1,0 +1,156 @@
+"""Evaluate an MP2 pre-training checkpoint: upstream dev metrics before/after, zero-shot transfer with controls.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.pretrain_recipe --run /work/runs/pretrain-deep [--limit 500] [--out DIR]
+
+Reports (JSON + markdown, printed and written to ``--out``, default ``<run>/recipe_eval``):
+
+- upstream: per task, dev metric of the checkpoint (routing of its config), of the untrained model (the run's
+  step-0 initialisation: init prompts + N(0, 0.02) head) and of a zero prompt with the trained head;
+- zero-shot on unseen tasks (sst2, yelp_polarity, rte by default, their test splits): the checkpoint's prompts
+  routed by a seen task's router (``--routers``, default mr, sst5 and ``uniform`` = all modules equal), with the
+  controls of the design: zero prompt (trained head), untrained head (trained prompts, fresh head), the
+  predicted-class distribution and the AUC (binary tasks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bbt_mp2.checkpoint import load_checkpoint
+from bbt_mp2.pretrain import PretrainConfig, PretrainModel, score_dataset
+from bbt_mp2.pretrain.data import _STREAM_SUBSAMPLE, child_rng, encode_examples
+from bbt_mp2.pretrain.model import freeze_backbone
+
+logger = logging.getLogger("benchmarks.pretrain_recipe")
+
+UNSEEN = ("sst2", "yelp_polarity", "rte")
+
+
+def _controls(scores: Any) -> dict[str, Any]:
+    from bbt_mp2.pretrain.evaluation import prediction_controls
+
+    return prediction_controls(scores)
+
+
+def _encode(task: str, split: str, backbone: Any, n_tokens: int, max_length: int, limit: int, seed: int,
+            data_root: str | None) -> Any:
+    from bbt_mp2.tasks import get_task, load_split
+
+    spec = get_task(task)
+    examples = [ex for ex in load_split(task, split, data_root=data_root) if ex.label is not None or ex.answers]
+    if limit and len(examples) > limit:
+        keep = np.sort(child_rng(seed, _STREAM_SUBSAMPLE, 999, len(task)).choice(len(examples), limit, replace=False))
+        examples = [examples[i] for i in keep]
+    return encode_examples(spec, examples, backbone, n_tokens=n_tokens, max_length=max_length)
+
+
+def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tuple[str, ...], limit: int,
+                        dev_size: int | None, batch_size: int = 64) -> dict[str, Any]:
+    """All numbers of the report (see module docstring)."""
+    from bbt_mp2.backbones import load_backbone
+
+    ckpt_dir = run_dir / "checkpoint" if (run_dir / "checkpoint").is_dir() else run_dir
+    ckpt = load_checkpoint(ckpt_dir)
+    cfg = PretrainConfig.from_dict(ckpt.config.meta["pretrain_config"])
+    backbone = freeze_backbone(load_backbone(cfg.backbone))
+    trained = PretrainModel.from_checkpoint(ckpt, backbone)
+    untrained = PretrainModel.build(n_tasks=len(cfg.tasks), layers=ckpt.config.layers, n_modules=cfg.n_modules,
+                                    d=cfg.d, n_tokens=cfg.n_tokens, hidden=backbone.hidden, seed=cfg.seed)
+    layers, n = ckpt.config.layers, cfg.n_tokens
+    zero = torch.zeros(len(layers), n, backbone.hidden)
+    routing = ckpt.config.routing
+    missing = [r for r in routers if r != "uniform" and r not in cfg.tasks]
+    if missing:
+        logger.warning("routers %s are not in the checkpoint's tasks %s; skipped", missing, cfg.tasks)
+    out: dict[str, Any] = {"checkpoint": str(ckpt_dir), "step": ckpt.config.meta.get("step"),
+                           "routing": routing, "upstream": {}, "zero_shot": {}}
+
+    def score(head: Any, ds: Any, prompts: torch.Tensor) -> Any:
+        return score_dataset(backbone, head, ds, prompts.detach(), layers, batch_size=batch_size)
+
+    with torch.no_grad():
+        for t, task in enumerate(cfg.tasks):
+            ds = _encode(task, "dev", backbone, n, cfg.max_length, dev_size or cfg.dev_size, cfg.seed, cfg.data_root)
+            out["upstream"][task] = {
+                "after": score(trained.head, ds, trained.layer_prompts(t, routing)).metric,
+                "untrained": score(untrained.head, ds, untrained.layer_prompts(t, routing)).metric,
+                "zero_prompt_trained_head": score(trained.head, ds, zero).metric,
+                "n": len(ds)}
+        for task in unseen:
+            ds = _encode(task, "test", backbone, n, cfg.max_length, limit, cfg.seed, cfg.data_root)
+            rows: dict[str, Any] = {"zero_prompt": _controls(score(trained.head, ds, zero))}
+            for name in [r for r in routers if r == "uniform" or r in cfg.tasks]:
+                prompts = _router_prompts(trained, cfg, name, routing)
+                rows[f"router={name}"] = _controls(score(trained.head, ds, prompts))
+                rows[f"router={name}, untrained head"] = _controls(score(untrained.head, ds, prompts))
+            out["zero_shot"][task] = rows
+    return out
+
+
+def _router_prompts(model: PretrainModel, cfg: PretrainConfig, name: str, routing: str) -> torch.Tensor:
+    if name == "uniform":
+        w = torch.full(model.prompt.z.shape[:2], 1.0 / model.prompt.z.shape[1])
+        zc = torch.einsum("lk,lkd->ld", w, model.prompt.z)
+        return torch.bmm(zc.unsqueeze(1), model.prompt.A).reshape(len(model.layers), cfg.n_tokens, -1)
+    return model.layer_prompts(cfg.tasks.index(name), routing)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [f"checkpoint `{report['checkpoint']}` (step {report['step']}, routing {report['routing']})", "",
+             "| upstream task | untrained | zero prompt + trained head | pre-trained | n dev |",
+             "|---|---|---|---|---|"]
+    for task, r in report["upstream"].items():
+        lines.append(f"| {task} | {r['untrained']:.3f} | {r['zero_prompt_trained_head']:.3f} | {r['after']:.3f} | "
+                     f"{r['n']} |")
+    ups = list(report["upstream"].values())
+    if ups:
+        mean = {k: np.mean([r[k] for r in ups]) for k in ("untrained", "zero_prompt_trained_head", "after")}
+        lines.append(f"| **mean** | {mean['untrained']:.3f} | {mean['zero_prompt_trained_head']:.3f} | "
+                     f"{mean['after']:.3f} | |")
+    lines += ["", "| unseen task | prompt / head | acc | AUC | predicted distribution | n |",
+              "|---|---|---|---|---|---|"]
+    for task, rows in report["zero_shot"].items():
+        for name, c in rows.items():
+            auc = "-" if c["auc"] is None else f"{c['auc']:.3f}"
+            lines.append(f"| {task} | {name} | {c['metric']:.3f} | {auc} | {c['predicted_distribution']} | {c['n']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="pre-training run directory (or checkpoint directory)")
+    p.add_argument("--unseen", nargs="+", default=list(UNSEEN))
+    p.add_argument("--routers", nargs="+", default=["mr", "sst5", "uniform"])
+    p.add_argument("--limit", type=int, default=0, help="at most this many test examples per unseen task (0 = all)")
+    p.add_argument("--dev-size", type=int, default=None, help="dev examples per upstream task (default: the run's)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    report = evaluate_checkpoint(args.run, unseen=tuple(args.unseen), routers=tuple(args.routers), limit=args.limit,
+                                 dev_size=args.dev_size)
+    report["eval_wall_s"] = round(time.perf_counter() - t0, 1)
+    out = args.out or (args.run / "recipe_eval")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    md = to_markdown(report)
+    (out / "report.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
