@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["add_parser", "run", "DEMO_TASK", "DEMO_BUDGET"]
 
 DEMO_TASK = "sst2"
@@ -35,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="run directory (default: a fresh temporary folder)")
     p.add_argument("--max-length", type=int, default=64, help="maximum encoded length (tokens)")
     p.add_argument("--test-size", type=int, default=None,
-                   help="score at most this many test examples (default: the whole test set)")
+                   help="score a seeded subsample of this many test examples (default: the whole test set)")
     p.add_argument("--data-root", default=None, help="task data folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -61,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
     spec = tasks.get_task(args.task)
     data = tasks.fewshot(spec.name, args.seed, data_root=args.data_root)
-    if args.test_size is not None:
-        data = type(data)(train=data.train, dev=data.dev, test=data.test[: args.test_size])
+    if args.test_size is not None and args.test_size < len(data.test):  # seeded subsample (files may be sorted)
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(data.test), args.test_size, replace=False))
+        data = type(data)(train=data.train, dev=data.dev, test=[data.test[i] for i in keep])
     checkpoint = args.checkpoint
     if checkpoint is None:
         from bbt_mp2.pretrain import ensure_demo_checkpoint

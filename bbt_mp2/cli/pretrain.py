@@ -8,6 +8,8 @@ Examples::
     torchrun --nproc_per_node 2 -m bbt_mp2.cli pretrain --recipe english --out runs/ddp   # several processes
     bbt-mp2 pretrain --analyze runs/pretrain-deep                                        # dendrogram + table
     bbt-mp2 pretrain --demo                                                              # cached demo checkpoint
+    bbt-mp2 pretrain --downstream prompt-tuning --task sst2 --checkpoint runs/pretrain-deep/checkpoint \
+        --seed 13 --steps 200 --out runs/pt-sst2-13                                      # gradient baseline
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--analyze", type=Path, metavar="DIR", help="router analysis of a run or checkpoint directory")
     p.add_argument("--analysis-out", type=Path, default=None, help="where --analyze writes (default DIR/analysis)")
     p.add_argument("--demo", action="store_true", help="make (or find) the cached demo checkpoint and print its path")
+    p.add_argument("--downstream", choices=["mp2-grad", "prompt-tuning", "p-tuning-v2"],
+                   help="run a gradient downstream method on a few-shot split (needs --task, --checkpoint, --out)")
+    p.add_argument("--task", help="downstream task")
+    p.add_argument("--checkpoint", help="MP2 checkpoint directory for --downstream")
     return p
 
 
@@ -127,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ConfigError("bbt-mp2 pretrain needs --out DIR (the run directory)")
+    if args.downstream:
+        return _downstream(args)
     from bbt_mp2.pretrain import pretrain
 
     config = build_config(args)
@@ -135,4 +143,19 @@ def run(args: argparse.Namespace) -> int:
     if result.is_file():
         print(result.read_text())
     print(f"best checkpoint: {best}")
+    return 0
+
+
+def _downstream(args: argparse.Namespace) -> int:
+    from bbt_mp2.pretrain import DownstreamConfig, run_gradient_downstream
+
+    if not args.task or not args.checkpoint:
+        raise ConfigError("--downstream needs --task TASK and --checkpoint DIR (an MP2 checkpoint)")
+    extra = {k: v for k, v in (("steps", args.steps), ("max_length", args.max_length), ("n_tokens", args.n_tokens),
+                               ("lr_router", args.lr_router), ("lr_prompt", args.lr_prompt),
+                               ("eval_every", args.eval_every), ("data_root", args.data_root)) if v is not None}
+    cfg = DownstreamConfig(method=args.downstream, task=args.task, seed=args.seed if args.seed is not None else 13,
+                           checkpoint=args.checkpoint, **extra)
+    result = run_gradient_downstream(cfg, args.out, device=args.device or "cpu")
+    print(json.dumps({k: result[k] for k in ("task", "method", "seed", "start", "tuned")}, indent=2))
     return 0

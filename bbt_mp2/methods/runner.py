@@ -293,9 +293,13 @@ def run_method(
     description = describe_run(config, method, backend.info(), data)
     state = check_resume(rundir, description, resume)
     first = None
-    if optimizer is not None and state is None:
+    if optimizer is not None and state is None:  # the user's first generation, checked before any API call
+        dim = method.build_stage(0, method.stage_context(0, {})).dim
         first = np.asarray(optimizer.ask(), dtype=np.float64)
-        if first.ndim != 2 or len(first) > plan[0][1]:
+        if first.ndim != 2 or first.shape[1] != dim:
+            raise ShapeError(f"optimizer {type(optimizer).__name__}.ask() returned shape {first.shape}; stage "
+                             f"{plan[0][0]!r} of {config.method} needs P x {dim} (P >= 1)")
+        if len(first) > plan[0][1]:
             raise ConfigError(f"{config.method}: the optimizer's first generation has {len(first)} candidates, more "
                               f"than the budget of {plan[0][1]} calls; raise the budget")
     if state is not None and state.get("done"):

@@ -102,7 +102,7 @@ class RunFiles:
             ResumeError: the saved config differs (beyond :data:`RESUMABLE_CHANGES`), or versions differ.
         """
         try:
-            state = torch.load(self.state_path, map_location="cpu", weights_only=False)
+            state = torch.load(self.state_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a truncated or foreign file
             raise ResumeError(f"cannot read training state {self.state_path}: {exc}; delete it to start over") from exc
         saved, now = dict(state["config"]), config.to_dict()

@@ -85,6 +85,7 @@ class _Trainer:
                                         config.seed)
         self.step = 0
         self.best: dict[str, Any] = {"metric": -math.inf, "step": None, "dev": {}}
+        self.last_eval: dict[str, Any] = {"metric": -math.inf, "step": None, "dev": {}}
         self.window = {"loss": 0.0, "count": 0}
         self.wall = 0.0
         self.net: nn.Module = self.model
@@ -96,8 +97,9 @@ class _Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(), "best": self.best,
-                "window": dict(self.window), "wall": self.wall, "config": self.config.to_dict(),
-                "versions": package_versions(), "embedding_hash": self.backbone.embedding_hash()}
+                "last_eval": self.last_eval, "window": dict(self.window), "wall": self.wall,
+                "config": self.config.to_dict(), "versions": package_versions(),
+                "embedding_hash": self.backbone.embedding_hash()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["embedding_hash"] != self.backbone.embedding_hash():
@@ -109,6 +111,7 @@ class _Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
         self.step, self.best, self.window, self.wall = state["step"], state["best"], state["window"], state["wall"]
+        self.last_eval = state.get("last_eval", self.best)  # states written before last_eval existed
 
     # ---- one step ----
     def train_step(self) -> float:
@@ -145,6 +148,7 @@ class _Trainer:
             dev = evaluate_dev(self.model, self.backbone, self.data, self.config, self.ctx.device)
             mean = sum(dev.values()) / len(dev)
             improved = mean > self.best["metric"]
+            self.last_eval = {"metric": mean, "step": self.step, "dev": dev}
             if improved:
                 self.best = {"metric": mean, "step": self.step, "dev": dev}
                 save_checkpoint(self.checkpoint(dev, mean), self.files.best_path)
@@ -250,7 +254,8 @@ def _finish(trainer: _Trainer) -> None:
     if not trainer.ctx.is_main:
         return
     files, best = trainer.files, trainer.best
-    save_checkpoint(trainer.checkpoint(best["dev"], best["metric"]), files.last_path)
+    last = trainer.last_eval
+    save_checkpoint(trainer.checkpoint(last["dev"], last["metric"]), files.last_path)
     files.write_result({"steps": trainer.step, "best_step": best["step"], "best_dev_mean": best["metric"],
                         "best_dev": best["dev"], "train_wall_s": round(trainer.wall, 1),
                         "checkpoint": str(files.best_path), "last": str(files.last_path)})

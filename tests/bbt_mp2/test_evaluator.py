@@ -264,3 +264,19 @@ def test_bad_inputs_fail_before_any_forward(backbone, head) -> None:  # noqa: AN
     with pytest.raises(ConfigError, match="evaluate needs labelled data"):
         ev.evaluate(unlabelled, good, (0, 1))
     assert np.isnan(ev.predict(unlabelled, good[0], (0, 1)).loss)
+
+
+def test_metric_override_matches_task_metrics(backbone, head) -> None:  # noqa: ANN001
+    from bbt_mp2.tasks.metrics import accuracy, binary_f1
+
+    ds = option_dataset(backbone, n_options=2, seed=3)
+    prompts = random_prompts(3, 1, seed=11, scale=2.0)
+    ev = Evaluator(backbone, head)
+    f1 = ev.evaluate(ds, prompts, (0,), metric="f1").metric
+    acc = ev.evaluate(ds, prompts, (0,)).metric
+    for p in range(3):
+        pred = ev.predict(ds, prompts[p], (0,)).predicted
+        assert f1[p] == pytest.approx(binary_f1(pred, ds.labels))
+        assert acc[p] == pytest.approx(accuracy(pred, ds.labels))
+    with pytest.raises(ConfigError, match="metric 'bleu' is unknown"):
+        ev.evaluate(ds, prompts, (0,), metric="bleu")

@@ -39,6 +39,6 @@ class HillClimber:
 
 checkpoint = ensure_demo_checkpoint()  # small MiniLM checkpoint: its MRC head (pre-trained on first use)
 backend = LocalBackend.from_checkpoint(load_backbone("minilm"), checkpoint)
-result = tune("sst2", "bbt", seed=13, budget=60, backend=backend, checkpoint=checkpoint, max_length=64,
+result = tune("sst2", "bbt", seed=13, budget=40, backend=backend, checkpoint=checkpoint, max_length=64,
               optimizer=HillClimber(dim=500, seed=0), out_dir="runs/sst2-hillclimber")
 print(result.summary())

@@ -63,8 +63,8 @@ def test_readme_user_optimizer_snippet_runs_verbatim(tmp_path, monkeypatch, caps
     monkeypatch.chdir(tmp_path)
     exec(compile(SNIPPET.read_text(), str(SNIPPET), "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
-    assert out.startswith("bbt on sst2 (seed 13): 60/60 calls")
+    assert out.startswith("bbt on sst2 (seed 13): 40/40 calls")
     hist = [json.loads(x) for x in (tmp_path / "runs/sst2-hillclimber/history.jsonl").read_text().splitlines()]
-    assert [h["calls"] for h in hist] == [10, 20, 30, 40, 50, 60]  # popsize 10 per ask
+    assert [h["calls"] for h in hist] == [10, 20, 30, 40]  # popsize 10 per ask
     result = json.loads((tmp_path / "runs/sst2-hillclimber/result.json").read_text())
     assert result["best_train_loss"] <= result["start"]["train_loss"]

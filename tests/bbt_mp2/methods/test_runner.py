@@ -188,7 +188,9 @@ def test_user_optimizer(fake_backend, split, fake_task, tmp_path):
               optimizer=RandomSearch(8, seed=0))
     assert res.calls == 30
     assert [h["calls"] for h in history(tmp_path / "a")] == [5, 10, 15, 20, 25, 30]
+    backend = fake_backend()
     with pytest.raises(ShapeError, match="needs P x 8"):
-        run(fake_backend(), split, fake_task, tmp_path / "b", make_config(), optimizer=RandomSearch(7, seed=0))
+        run(backend, split, fake_task, tmp_path / "b", make_config(), optimizer=RandomSearch(7, seed=0))
+    assert backend.registered == 0 and backend.requests == 0
     with pytest.raises(ConfigError, match="more than the budget"):
         run(fake_backend(), split, fake_task, tmp_path / "c", make_config(budget=4), optimizer=RandomSearch(8, 0))

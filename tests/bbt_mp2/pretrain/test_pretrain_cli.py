@@ -58,3 +58,13 @@ def test_unknown_task_is_a_clean_cli_error(tmp_path, capsys):
     assert main(["pretrain", "--tasks", "nope", "--out", str(tmp_path / "r"), "--steps", "1",
                  "--backbone", "minilm", "--no-progress"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_downstream_needs_task_and_checkpoint(tmp_path):
+    with pytest.raises(ConfigError, match="--downstream needs --task"):
+        main_raise(["pretrain", "--downstream", "prompt-tuning", "--out", str(tmp_path)])
+
+
+def main_raise(argv):
+    args = build_parser().parse_args(argv)
+    return args._run(args)
