@@ -39,7 +39,7 @@ def _random_minilm_checkpoint(path: Path) -> Path:
 
     bb = load_backbone("minilm")
     g = torch.Generator().manual_seed(0)
-    L, h, n = bb.n_layers, bb.hidden, 10
+    L, h, n = bb.n_layers, bb.hidden, 5
     cfg = CheckpointConfig(backbone=bb.name, embedding_hash=bb.embedding_hash(), n_tokens=n, n_modules=2, d=8,
                            hidden=h, layers=tuple(range(L)), task_names=("up",))
     ckpt = MP2Checkpoint(cfg, router=torch.zeros(1, L, 2), z=torch.randn(L, 2, 8, generator=g),

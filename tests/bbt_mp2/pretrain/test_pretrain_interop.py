@@ -10,7 +10,7 @@ from bbt_mp2.checkpoint import load_checkpoint
 
 
 def test_local_backend_reproduces_pretraining_scores(tmp_path, tiny_backbone, tiny_data, make_config):
-    from bbt_mp2.backend import PromptParam, ProjectionSpec
+    from bbt_mp2.backend import ProjectionSpec, PromptParam
     from bbt_mp2.local_backend import LocalBackend
     from bbt_mp2.pretrain import PretrainModel, pretrain, score_dataset
     from bbt_mp2.prompts import combined_z

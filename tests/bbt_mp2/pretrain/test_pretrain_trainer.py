@@ -12,21 +12,14 @@ from bbt_mp2.errors import ResumeError
 from bbt_mp2.pretrain import pretrain
 
 
-@pytest.fixture(autouse=True)
-def _config_factory(make_config):
-    global tiny_config
-    tiny_config = make_config
+def _run(tmp, backbone, data, config, **kw):
+    return pretrain(config, tmp, backbone=backbone, task_data=data, device="cpu", progress=False, **kw)
 
 
-def _run(tmp, backbone, data, **kw):
-    cfg = kw.pop("config", None) or tiny_config()
-    return pretrain(cfg, tmp, backbone=backbone, task_data=data, device="cpu", progress=False, **kw)
-
-
-def test_tiny_run_writes_checkpoint_history_and_result(tmp_path, tiny_backbone, tiny_data):
-    best = _run(tmp_path / "run", tiny_backbone, tiny_data)
+def test_tiny_run_writes_checkpoint_history_and_result(tmp_path, tiny_backbone, tiny_data, make_config):
+    cfg = make_config()
+    best = _run(tmp_path / "run", tiny_backbone, tiny_data, cfg)
     ckpt = load_checkpoint(best)
-    cfg = tiny_config()
     assert ckpt.config.task_names == cfg.tasks and ckpt.config.layers == (0, 1)
     assert ckpt.router.shape == (2, 2, 3) and ckpt.A.shape == (2, 8, 4 * 32)
     assert ckpt.config.embedding_hash == tiny_backbone.embedding_hash()
@@ -38,16 +31,18 @@ def test_tiny_run_writes_checkpoint_history_and_result(tmp_path, tiny_backbone, 
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["best_dev_mean"] == max(h["dev_mean"] for h in evals)
     assert ckpt.config.meta["step"] == result["best_step"]
-    assert load_checkpoint(tmp_path / "run" / "last").config.meta["step"] == 12
+    last = load_checkpoint(tmp_path / "run" / "last").config.meta
+    assert last["step"] == 12 and last["dev_mean"] == evals[-1]["dev_mean"]
 
 
-def test_resume_after_a_kill_gives_the_same_numbers(tmp_path, tiny_backbone, tiny_data):
-    _run(tmp_path / "straight", tiny_backbone, tiny_data)
+def test_resume_after_a_kill_gives_the_same_numbers(tmp_path, tiny_backbone, tiny_data, make_config):
+    cfg = make_config()
+    _run(tmp_path / "straight", tiny_backbone, tiny_data, cfg)
     # "kill" after step 7: the last state was saved at step 4, so steps 5..7 are lost and redone
-    _run(tmp_path / "killed", tiny_backbone, tiny_data, stop_after=7)
-    state = torch.load(tmp_path / "killed" / "state.pt", weights_only=False)
+    _run(tmp_path / "killed", tiny_backbone, tiny_data, cfg, stop_after=7)
+    state = torch.load(tmp_path / "killed" / "state.pt", weights_only=True)
     assert state["step"] == 4
-    _run(tmp_path / "killed", tiny_backbone, tiny_data)
+    _run(tmp_path / "killed", tiny_backbone, tiny_data, cfg)
     a, b = (load_checkpoint(tmp_path / d / "last") for d in ("straight", "killed"))
     for name in ("router", "z", "A", "head_weight"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
@@ -59,24 +54,24 @@ def test_resume_after_a_kill_gives_the_same_numbers(tmp_path, tiny_backbone, tin
     assert records("straight") == records("killed")
 
 
-def test_steps_can_be_extended_on_resume(tmp_path, tiny_backbone, tiny_data):
-    _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=4))
-    _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=8))
+def test_steps_can_be_extended_on_resume(tmp_path, tiny_backbone, tiny_data, make_config):
+    _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=4))
+    _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=8))
     assert json.loads((tmp_path / "r" / "result.json").read_text())["steps"] == 8
 
 
-def test_resume_with_another_config_is_refused(tmp_path, tiny_backbone, tiny_data):
-    _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=4))
+def test_resume_with_another_config_is_refused(tmp_path, tiny_backbone, tiny_data, make_config):
+    _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=4))
     with pytest.raises(ResumeError, match="tau: saved 1.0 vs now 0.5"):
-        _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=4, tau=0.5))
+        _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=4, tau=0.5))
     with pytest.raises(ResumeError, match="already holds a pre-training run"):
-        _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=4), resume=False)
+        _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=4), resume=False)
 
 
-def test_resume_on_another_backbone_is_refused(tmp_path, tiny_backbone, tiny_data):
+def test_resume_on_another_backbone_is_refused(tmp_path, tiny_backbone, tiny_data, make_config):
     from bbt_mp2.testing import build_tiny_backbone
 
-    _run(tmp_path / "r", tiny_backbone, tiny_data, config=tiny_config(steps=8), stop_after=4)
+    _run(tmp_path / "r", tiny_backbone, tiny_data, make_config(steps=8), stop_after=4)
     other = build_tiny_backbone("bert", n_layers=2, hidden=32, seed=5)
     with pytest.raises(ResumeError, match="trained on another backbone"):
-        _run(tmp_path / "r", other, tiny_data, config=tiny_config(steps=8))
+        _run(tmp_path / "r", other, tiny_data, make_config(steps=8))
