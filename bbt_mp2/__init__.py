@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bbt_mp2.backend import Backend, EvalResult, ModelInfo, Prediction, ProjectionSpec, PromptParam
+from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, load_checkpoint, save_checkpoint
+from bbt_mp2.encoding import EncodedDataset, encode
 from bbt_mp2.errors import (
     BackendError,
     BbtError,
@@ -13,6 +16,8 @@ from bbt_mp2.errors import (
     ShapeError,
     UnknownNameError,
 )
+from bbt_mp2.mrc import to_mrc
+from bbt_mp2.tasks import Example, Span, TaskSpec, TaskType, fewshot, get_task, load_split, task_names
 
 __version__ = "0.1.0"
 
@@ -27,4 +32,47 @@ __all__ = [
     "BackendError",
     "ResumeError",
     "CheckpointError",
+    "Backend",
+    "EvalResult",
+    "ModelInfo",
+    "Prediction",
+    "ProjectionSpec",
+    "PromptParam",
+    "CheckpointConfig",
+    "MP2Checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "EncodedDataset",
+    "encode",
+    "to_mrc",
+    "Example",
+    "Span",
+    "TaskSpec",
+    "TaskType",
+    "fewshot",
+    "get_task",
+    "load_split",
+    "task_names",
+    "load_backbone",
+    "Evaluator",
+    "LocalBackend",
+    "MRCHead",
+    "ModularPrompt",
+    "build_projection",
 ]
+
+
+def __getattr__(name: str):  # torch-heavy names load lazily, so `import bbt_mp2` stays light
+    lazy = {
+        "load_backbone": "bbt_mp2.backbones",
+        "Evaluator": "bbt_mp2.evaluator",
+        "LocalBackend": "bbt_mp2.local_backend",
+        "MRCHead": "bbt_mp2.heads",
+        "ModularPrompt": "bbt_mp2.prompts",
+        "build_projection": "bbt_mp2.prompts",
+    }
+    if name in lazy:
+        import importlib
+
+        return getattr(importlib.import_module(lazy[name]), name)
+    raise AttributeError(f"module 'bbt_mp2' has no attribute {name!r}")
