@@ -16,13 +16,14 @@ import json
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bbt_mp2.atomic_io import atomic_write_bytes as _atomic_write_bytes
 
 __all__ = ["RunDir", "package_versions"]
 
@@ -42,19 +43,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class RunDir:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bbt_mp2.atomic_io import atomic_write as _atomic_write_bytes
 from bbt_mp2.errors import ResumeError
 from bbt_mp2.pretrain.config import PretrainConfig
 
@@ -39,18 +39,6 @@ def package_versions() -> dict[str, str]:
     return {"torch": torch.__version__.split("+")[0], "bbt_mp2": bbt_mp2.__version__}
 
 
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class RunFiles:
