@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -148,16 +149,11 @@ def save_checkpoint(ckpt: MP2Checkpoint, path: str | os.PathLike[str]) -> Path:
     }
     save_file(tensors, str(tmp / TENSORS_FILE))
     (tmp / CONFIG_FILE).write_text(json.dumps(ckpt.config.to_dict(), indent=2, sort_keys=True))
-    if path.exists():
+    if path.exists():  # swap: old -> .old, new -> path, drop .old (never a moment without a complete copy on disk)
         old = path.with_name(path.name + ".old")
-        if old.exists():
-            import shutil
-
-            shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
         path.rename(old)
         tmp.rename(path)
-        import shutil
-
         shutil.rmtree(old)
     else:
         tmp.rename(path)

@@ -15,7 +15,7 @@ from bbt_mp2.methods.api import default_out_dir, tune
 from bbt_mp2.methods.base import MethodConfig, Stage, TuningMethod, derive_seeds, parse_value
 from bbt_mp2.methods.bbt import BBTConfig, BBTMethod
 from bbt_mp2.methods.bbtv2 import BBTv2Config, BBTv2Method
-from bbt_mp2.methods.controls import prediction_controls, roc_auc
+from bbt_mp2.methods.controls import class_distribution, prediction_controls
 from bbt_mp2.methods.mp2 import (
     MP2DeepConfig,
     MP2DeepMethod,
@@ -75,6 +75,6 @@ __all__ = [
     "MP2RouterMethod",
     "route",
     "prediction_controls",
-    "roc_auc",
+    "class_distribution",
     "package_versions",
 ]

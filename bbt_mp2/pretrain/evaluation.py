@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from bbt_mp2.encoding import EncodedDataset
+from bbt_mp2.methods.controls import class_distribution, prediction_controls
 from bbt_mp2.pretrain.data import batch_tensors
 from bbt_mp2.pretrain.model import prompted_hidden, span_loss
 
@@ -41,38 +42,6 @@ class DatasetScores:
     labels: np.ndarray
     scores: np.ndarray
     texts: list[str] = field(default_factory=list)
-
-
-def class_distribution(predicted: np.ndarray, n_classes: int) -> list[float]:
-    """Fraction of predictions per class (``n_classes`` floats); answering one class everywhere shows here."""
-    if len(predicted) == 0 or n_classes <= 0:
-        return []
-    counts = np.bincount(predicted[predicted >= 0], minlength=n_classes)[:n_classes]
-    return (counts / len(predicted)).round(4).tolist()
-
-
-def prediction_controls(scores: DatasetScores) -> dict[str, Any]:
-    """Metric with its controls: predicted-class distribution, majority share, AUC (binary option tasks).
-
-    Returns:
-        ``{"metric", "loss", "n", "predicted_distribution" (None for span tasks), "majority_fraction", "auc"}``
-        (the keys of ``bbt_mp2.methods`` results; AUC scores option 1 minus option 0, None when undefined).
-    """
-    import math
-
-    from bbt_mp2.tasks.metrics import roc_auc
-
-    out: dict[str, Any] = {"metric": float(scores.metric), "loss": float(scores.loss), "n": int(len(scores.labels))}
-    n_options = scores.scores.shape[1] if scores.scores.ndim == 2 else 0
-    if n_options == 0 or len(scores.predicted) == 0:
-        out.update(predicted_distribution=None, majority_fraction=None, auc=None)
-        return out
-    dist = class_distribution(scores.predicted, n_options)
-    out.update(predicted_distribution=dist, majority_fraction=max(dist), auc=None)
-    if n_options == 2 and np.isin(scores.labels, (0, 1)).all():
-        auc = roc_auc(scores.scores[:, 1] - scores.scores[:, 0], scores.labels)
-        out["auc"] = None if math.isnan(auc) else auc
-    return out
 
 
 def _decode(ds: EncodedDataset, row: int, s: int, e: int) -> str:
