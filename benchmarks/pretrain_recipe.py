@@ -55,19 +55,19 @@ def _encode(task: str, split: str, backbone: Any, n_tokens: int, max_length: int
 
 
 def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tuple[str, ...], limit: int,
-                        dev_size: int | None, batch_size: int = 64) -> dict[str, Any]:
-    """All numbers of the report (see module docstring)."""
+                        dev_size: int | None, batch_size: int = 64, device: str = "cpu") -> dict[str, Any]:
+    """All numbers of the report (see module docstring); the forward passes run on ``device``."""
     from bbt_mp2.backbones import load_backbone
 
     ckpt_dir = run_dir / "checkpoint" if (run_dir / "checkpoint").is_dir() else run_dir
     ckpt = load_checkpoint(ckpt_dir)
     cfg = PretrainConfig.from_dict(ckpt.config.meta["pretrain_config"])
-    backbone = freeze_backbone(load_backbone(cfg.backbone))
-    trained = PretrainModel.from_checkpoint(ckpt, backbone)
+    backbone = freeze_backbone(load_backbone(cfg.backbone, device=device))
+    trained = PretrainModel.from_checkpoint(ckpt, backbone).to(device)
     untrained = PretrainModel.build(n_tasks=len(cfg.tasks), layers=ckpt.config.layers, n_modules=cfg.n_modules,
-                                    d=cfg.d, n_tokens=cfg.n_tokens, hidden=backbone.hidden, seed=cfg.seed)
+                                    d=cfg.d, n_tokens=cfg.n_tokens, hidden=backbone.hidden, seed=cfg.seed).to(device)
     layers, n = ckpt.config.layers, cfg.n_tokens
-    zero = torch.zeros(len(layers), n, backbone.hidden)
+    zero = torch.zeros(len(layers), n, backbone.hidden, device=device)
     routing = ckpt.config.routing
     missing = [r for r in routers if r != "uniform" and r not in cfg.tasks]
     if missing:
@@ -76,7 +76,7 @@ def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tupl
                            "routing": routing, "upstream": {}, "zero_shot": {}}
 
     def score(head: Any, ds: Any, prompts: torch.Tensor) -> Any:
-        return score_dataset(backbone, head, ds, prompts.detach(), layers, batch_size=batch_size)
+        return score_dataset(backbone, head, ds, prompts.detach(), layers, batch_size=batch_size, device=device)
 
     with torch.no_grad():
         for t, task in enumerate(cfg.tasks):
@@ -99,7 +99,7 @@ def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tupl
 
 def _router_prompts(model: PretrainModel, cfg: PretrainConfig, name: str, routing: str) -> torch.Tensor:
     if name == "uniform":
-        w = torch.full(model.prompt.z.shape[:2], 1.0 / model.prompt.z.shape[1])
+        w = torch.full(model.prompt.z.shape[:2], 1.0 / model.prompt.z.shape[1], device=model.prompt.z.device)
         zc = torch.einsum("lk,lkd->ld", w, model.prompt.z)
         return torch.bmm(zc.unsqueeze(1), model.prompt.A).reshape(len(model.layers), cfg.n_tokens, -1)
     return model.layer_prompts(cfg.tasks.index(name), routing)
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="at most this many test examples per unseen task (0 = all)")
     p.add_argument("--dev-size", type=int, default=None, help="dev examples per upstream task (default: the run's)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="torch device of the forward passes (cpu, cuda)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     report = evaluate_checkpoint(args.run, unseen=tuple(args.unseen), routers=tuple(args.routers), limit=args.limit,
-                                 dev_size=args.dev_size)
+                                 dev_size=args.dev_size, device=args.device)
     report["eval_wall_s"] = round(time.perf_counter() - t0, 1)
     out = args.out or (args.run / "recipe_eval")
     out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 _FIELDS = {"steps": "steps", "batch_size": "batch_size", "n_tokens": "n_tokens", "max_length": "max_length",
            "n_modules": "n_modules", "d": "d", "lr_router": "lr_router", "lr_prompt": "lr_prompt",
            "weight_decay": "weight_decay", "schedule": "schedule", "warmup_steps": "warmup_steps",
-           "grad_clip": "grad_clip", "tau": "tau", "eval_routing": "eval_routing", "eval_every": "eval_every",
+           "grad_clip": "grad_clip", "tau": "tau", "prompt_dropout": "prompt_dropout",
+           "eval_routing": "eval_routing", "eval_every": "eval_every",
            "save_every": "save_every", "dev_size": "dev_size", "train_size": "train_size", "backbone": "backbone",
            "data_root": "data_root", "seed": "seed", "log_every": "log_every"}
 
@@ -49,6 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     for flag, typ in (("steps", int), ("batch-size", int), ("n-tokens", int), ("max-length", int),
                       ("n-modules", int), ("d", int), ("lr-router", float), ("lr-prompt", float),
                       ("weight-decay", float), ("warmup-steps", int), ("grad-clip", float), ("tau", float),
+                      ("prompt-dropout", float),
                       ("eval-every", int), ("save-every", int), ("dev-size", int), ("train-size", int),
                       ("log-every", int), ("seed", int)):
         p.add_argument(f"--{flag}", type=typ, default=None)

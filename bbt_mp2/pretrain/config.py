@@ -48,6 +48,9 @@ class PretrainConfig:
         warmup_steps: linear warm-up steps before the schedule.
         grad_clip: max global gradient norm; None = no clipping (reference code).
         tau: temperature of the relaxed-Bernoulli router sample during training.
+        prompt_dropout: probability that a step trains on the zero prompt (the backbone unprompted, the head
+            alone learning) instead of the routed prompt; > 0 keeps the head usable by methods that start from a
+            zero prompt (BBT, BBTv2). 0 = the reference code.
         eval_routing: inference routing of the saved checkpoint and of dev evaluation: sigmoid or binary.
         task_weights: (task, weight) pairs; tasks not listed weigh 1. A step draws task t with probability
             weight_t / sum(weights).
@@ -77,6 +80,7 @@ class PretrainConfig:
     warmup_steps: int = 0
     grad_clip: float | None = None
     tau: float = 1.0
+    prompt_dropout: float = 0.0
     eval_routing: str = "sigmoid"
     task_weights: tuple[tuple[str, float], ...] = ()
     eval_every: int = 250
@@ -120,6 +124,8 @@ class PretrainConfig:
                 raise ConfigError(f"PretrainConfig.{name} must be > 0 or None, got {value}")
         if self.weight_decay < 0 or not self.tau > 0:
             raise ConfigError(f"weight_decay must be >= 0 and tau > 0, got {self.weight_decay}, {self.tau}")
+        if not 0.0 <= self.prompt_dropout < 1.0:
+            raise ConfigError(f"prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule {self.schedule!r} is unknown; choose one of {SCHEDULES}")
         if self.eval_routing not in ROUTINGS:
@@ -174,10 +180,11 @@ def english_recipe(seed: int = 0, *, deep: bool = True, steps: int = 4000, **ove
 
     Learning rates are 10x the reference code's (routers 5e-3, z / A / head 1e-3, both depths): the reference rates
     were made for 1M steps; at 1e-4 the prompt ``z A`` (z ~ 1e-3, A ~ 1e-2 at init) stays ~1e-4 of the hidden
-    states for the few thousand steps this machine can run, so only the head would learn.
+    states for the few thousand steps this machine can run, so only the head would learn. Prompt dropout 0.2 (not
+    in the reference code) keeps the head usable unprompted, so BBT and BBTv2 with this head start above chance.
     """
     base: dict[str, Any] = dict(seed=seed, tasks=ENGLISH_UPSTREAM, deep=deep, steps=steps, n_tokens=20,
                                 max_length=96, task_weights=ENGLISH_WEIGHTS, backbone="minilm", lr_router=5e-3,
-                                lr_prompt=1e-3)
+                                lr_prompt=1e-3, prompt_dropout=0.2)
     base.update(overrides)
     return PretrainConfig(**base)

@@ -24,7 +24,7 @@ __all__ = ["TaskData", "load_task_data", "encode_examples", "batch_tensors", "Ta
 logger = logging.getLogger(__name__)
 
 # stream identifiers for the SeedSequence-derived generators (never reuse one for another purpose)
-_STREAM_TASK, _STREAM_EPOCH, _STREAM_SUBSAMPLE, _STREAM_NOISE = 7, 11, 13, 17
+_STREAM_TASK, _STREAM_EPOCH, _STREAM_SUBSAMPLE, _STREAM_NOISE, _STREAM_DROP = 7, 11, 13, 17, 19
 
 
 def child_rng(seed: int, *keys: int) -> np.random.Generator:
@@ -36,6 +36,14 @@ def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> 
     """The torch generator of step ``step`` (routing noise) on ``device``; the same on every rank and after a resume."""
     state = np.random.SeedSequence([int(seed), _STREAM_NOISE, int(step)]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator(device=device).manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def prompt_dropped(seed: int, step: int, p: float) -> bool:
+    """Whether step ``step`` trains on the zero prompt (probability ``p``); the same on every rank and resume."""
+    if p <= 0:
+        return False
+    state = np.random.SeedSequence([int(seed), _STREAM_DROP, int(step)]).generate_state(1, dtype=np.uint64)[0]
+    return bool(np.random.default_rng(int(state)).random() < p)
 
 
 @dataclass

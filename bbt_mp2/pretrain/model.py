@@ -136,9 +136,16 @@ class PretrainModel(nn.Module):
         return self.prompt.layer_prompts(task, routing, temperature=tau, generator=generator)
 
     def forward(self, backbone: Any, batch: dict[str, Tensor], task: int, *, routing: str = "relaxed_bernoulli",
-                tau: float = 1.0, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Start and end logits (``B x T`` each) of ``batch`` under task ``task``'s routed prompts."""
+                tau: float = 1.0, generator: torch.Generator | None = None,
+                zero_prompt: bool = False) -> tuple[Tensor, Tensor]:
+        """Start and end logits (``B x T`` each) of ``batch`` under task ``task``'s routed prompts.
+
+        ``zero_prompt``: run the backbone unprompted (prompt dropout); the prompts stay in the graph with zero
+        gradient so that every rank of DistributedDataParallel reduces the same parameters.
+        """
         prompts = self.layer_prompts(task, routing, tau=tau, generator=generator)
+        if zero_prompt:
+            prompts = prompts * 0.0
         h = prompted_hidden(backbone, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
                             prompts, self.layers)
         return self.head(h)

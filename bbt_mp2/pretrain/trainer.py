@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 from bbt_mp2.checkpoint import save_checkpoint
 from bbt_mp2.errors import ConfigError, ResumeError
 from bbt_mp2.pretrain.config import PretrainConfig
-from bbt_mp2.pretrain.data import TaskBatchSampler, TaskData, batch_tensors, load_task_data, step_generator
+from bbt_mp2.pretrain.data import (
+    TaskBatchSampler,
+    TaskData,
+    batch_tensors,
+    load_task_data,
+    prompt_dropped,
+    step_generator,
+)
 from bbt_mp2.pretrain.distributed import DistContext, setup_distributed
 from bbt_mp2.pretrain.evaluation import score_dataset
 from bbt_mp2.pretrain.model import PretrainModel, freeze_backbone, span_loss
@@ -119,8 +126,9 @@ class _Trainer:
         batch = batch_tensors(self.data[task].train, self.ctx.share(idx), self.ctx.device)
         gen = step_generator(self.config.seed, self.step, self.ctx.device)
         self.net.train(False)  # no dropout anywhere; routing is sampled because routing="relaxed_bernoulli"
+        drop = prompt_dropped(self.config.seed, self.step, self.config.prompt_dropout)
         start, end = self.net(self.backbone, batch, task, routing="relaxed_bernoulli", tau=self.config.tau,
-                              generator=gen)
+                              generator=gen, zero_prompt=drop)
         loss = span_loss(start, end, batch["start_positions"], batch["end_positions"], batch["attention_mask"])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

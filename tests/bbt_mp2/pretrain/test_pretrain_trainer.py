@@ -75,3 +75,34 @@ def test_resume_on_another_backbone_is_refused(tmp_path, tiny_backbone, tiny_dat
     other = build_tiny_backbone("bert", n_layers=2, hidden=32, seed=5)
     with pytest.raises(ResumeError, match="trained on another backbone"):
         _run(tmp_path / "r", other, tiny_data, make_config(steps=8))
+
+
+def test_prompt_dropout_draws_are_deterministic_and_near_their_rate():
+    from bbt_mp2.pretrain.data import prompt_dropped
+
+    draws = [prompt_dropped(3, s, 0.25) for s in range(4000)]
+    assert draws == [prompt_dropped(3, s, 0.25) for s in range(4000)]
+    assert abs(sum(draws) / len(draws) - 0.25) < 0.03
+    assert not any(prompt_dropped(3, s, 0.0) for s in range(100))
+
+
+def test_prompt_dropout_trains_the_head_on_unprompted_steps(tmp_path, tiny_backbone, tiny_data, make_config):
+    # with dropout ~1 every step is unprompted: prompts and routers get zero gradient (only weight decay moves
+    # them), the head still learns; without dropout the prompts move by their gradients
+    from bbt_mp2.pretrain.model import PretrainModel, head_linear
+
+    cfg = make_config(prompt_dropout=0.999, weight_decay=0.0)
+    a = load_checkpoint(_run(tmp_path / "drop", tiny_backbone, tiny_data, cfg))
+    init = PretrainModel.build(n_tasks=len(cfg.tasks), layers=a.config.layers, n_modules=cfg.n_modules, d=cfg.d,
+                               n_tokens=cfg.n_tokens, hidden=tiny_backbone.hidden, seed=cfg.seed)
+    assert torch.equal(a.z, init.prompt.z.detach()) and torch.equal(a.router, init.prompt.router.detach())
+    assert not torch.equal(a.head_weight, head_linear(init.head).weight.detach())
+    b = load_checkpoint(_run(tmp_path / "plain", tiny_backbone, tiny_data, make_config(weight_decay=0.0)))
+    assert not torch.equal(b.z, init.prompt.z.detach())
+
+
+def test_prompt_dropout_out_of_range_is_refused(make_config):
+    from bbt_mp2.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prompt_dropout"):
+        make_config(prompt_dropout=1.0)
