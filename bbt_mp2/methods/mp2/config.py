@@ -110,7 +110,9 @@ class MP2RouterConfig(MethodConfig):
     Attributes:
         checkpoint: MP2 checkpoint directory; required.
         budget: API calls on the training set.
-        deep: True = one router per prompted layer of the checkpoint (``K x L`` logits); False = layer 0 only.
+        deep: True = one router per prompted layer of the checkpoint (``K x L`` logits); False = layer 0 only;
+            None = deep when the checkpoint prompts several layers (a shallow router on a deep checkpoint drops the
+            modules of every layer but 0, which its head was not trained for).
         eval_every: dev evaluation of the incumbent every this many calls.
         n_init, kappa, router_bound, routing, loss: as in two-stage MP2.
     """
@@ -119,7 +121,7 @@ class MP2RouterConfig(MethodConfig):
 
     checkpoint: str | None = None
     budget: int = 200
-    deep: bool = False
+    deep: bool | None = None
     eval_every: int = 10
     n_init: int = 20
     kappa: float = 2.0

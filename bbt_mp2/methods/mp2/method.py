@@ -49,7 +49,7 @@ class _MP2Base(TuningMethod):
 
     deep: ClassVar[bool] = False
 
-    def _is_deep(self) -> bool:
+    def _is_deep(self, ckpt_cfg: CheckpointConfig) -> bool:
         return self.deep
 
     def check(self, info: ModelInfo) -> None:
@@ -63,14 +63,15 @@ class _MP2Base(TuningMethod):
         check_checkpoint(ckpt_cfg, info, path=str(path))
         if 0 not in ckpt_cfg.layers:
             raise CheckpointError(f"checkpoint {path} does not prompt layer 0 (layers {list(ckpt_cfg.layers)})")
-        if self._is_deep() and len(ckpt_cfg.layers) < 2:
+        deep = self._is_deep(ckpt_cfg)
+        if deep and len(ckpt_cfg.layers) < 2:
             raise CheckpointError(
                 f"{self.name} tunes every prompted layer but checkpoint {path} is shallow (layers "
                 f"{list(ckpt_cfg.layers)}); use mp2-shallow or a deep checkpoint (`bbt-mp2 pretrain` with deep=True)"
             )
         ckpt = load_checkpoint(path)
         self.ckpt_config = ckpt_cfg
-        self.layers = tuple(ckpt_cfg.layers) if self._is_deep() else (0,)
+        self.layers = tuple(ckpt_cfg.layers) if deep else (0,)
         rows = [ckpt.layer_index(layer) for layer in self.layers]
         self.z = ckpt.z.detach().cpu().double().numpy()[rows]  # L' x K x d
         logger.info("%s: checkpoint %s, layers %s, K=%d, d=%d, n=%d", self.name, path, self.layers,
@@ -162,12 +163,15 @@ class MP2DeepMethod(_TwoStageMP2):
 
 
 class MP2RouterMethod(_MP2Base):
-    """Router-only MP2: stage I alone (shallow, or deep with ``deep=True``)."""
+    """Router-only MP2: stage I alone; deep (a router per prompted layer) when the checkpoint is deep, unless
+    ``deep`` says otherwise."""
 
     name = "mp2-router"
     config_cls = MP2RouterConfig
 
-    def _is_deep(self) -> bool:
+    def _is_deep(self, ckpt_cfg: CheckpointConfig) -> bool:
+        if self.config.deep is None:
+            return len(ckpt_cfg.layers) > 1
         return bool(self.config.deep)
 
     def stage_plan(self) -> list[tuple[str, int, int]]:

@@ -137,3 +137,14 @@ def test_stage_budget_below_generation(fake_backend, split, fake_task, tmp_path,
     with pytest.raises(ConfigError, match="stage 'prompt'.*budget of 2"):
         run_method(mp2_config("mp2-deep", deep_ckpt, budget=6), fake_backend(), split, str(tmp_path),
                    task_spec=fake_task)
+
+
+def test_router_only_follows_the_checkpoint_depth_by_default(fake_backend, deep_ckpt):
+    def layers(**kw):
+        values = {"checkpoint": str(deep_ckpt), **kw}
+        m = get_method("mp2-router").method_cls(build_config("mp2-router", overrides=values), seed=0)
+        m.check(fake_backend().info())
+        return m.layers
+
+    assert layers() == tuple(load_checkpoint(deep_ckpt).config.layers) and len(layers()) == 3
+    assert layers(deep=False) == (0,)
