@@ -1,9 +1,14 @@
-"""A small pre-trained checkpoint for the demo and for real-model tests, made on first use and cached.
+"""A small pre-trained checkpoint for the demo, made on first use and cached.
 
-``ensure_demo_checkpoint()`` pre-trains a deep MP2 checkpoint on MiniLM over a few topic/sentiment tasks (a few
-hundred steps, short prompt, short inputs) and caches it under ``$BBT_MP2_CACHE`` or ``~/.cache/bbt-mp2``. Later
-calls return the cached path at once. Concurrent callers are serialised by a lock file; the checkpoint appears by
-an atomic rename, so nobody sees a half-written one.
+``ensure_demo_checkpoint()`` pre-trains a shallow MP2 checkpoint on MiniLM over two sentiment tasks (mr, cr; a few
+hundred short steps, short prompt, short inputs, prompt dropout 0.5) and caches it under ``$BBT_MP2_CACHE`` or
+``~/.cache/bbt-mp2``. Later calls return the cached path at once. Concurrent callers are serialised by a lock file;
+the checkpoint appears by an atomic rename, so nobody sees a half-written one.
+
+What the demo needs from it is the MRC head, used by BBT from a zero prompt: half of the steps train the head on
+the unprompted backbone (prompt dropout), so the head is above chance unprompted (on SST-2, which it never saw,
+0.570 test accuracy, AUC 0.625, 86% "positive") and BBT has something to improve. Routed-prompt-only training
+(the reference code) leaves the head at chance without its own prompts, and BBT could not move it in 300 calls.
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ __all__ = ["ensure_demo_checkpoint", "demo_config", "cache_root", "DEMO_NAME"]
 
 logger = logging.getLogger(__name__)
 
-DEMO_NAME = "demo-minilm-v2"  # bump when demo_config() changes, so stale caches are not reused
+DEMO_NAME = "demo-minilm-v3"  # bump when demo_config() changes, so stale caches are not reused
 
 
 def demo_config() -> PretrainConfig:
-    """The demo recipe: MiniLM, ag_news + trec + mr, deep, n 10, T 64, 160 steps of 32, the English recipe's lrs."""
-    return PretrainConfig(seed=0, tasks=("ag_news", "trec", "mr"), deep=True, steps=160, batch_size=32, n_tokens=10,
-                          max_length=64, lr_router=5e-3, lr_prompt=1e-3, eval_every=80, save_every=40, dev_size=200,
-                          train_size=2000, backbone="minilm")
+    """The demo recipe: MiniLM, mr + cr, shallow (layer 0, as BBT), n 10, T 48, 400 steps of 16, prompt dropout 0.5.
+
+    The prompt / head learning rate is 3e-2 (30x the English recipe's): the head must learn from ~200 unprompted
+    steps, and at 1e-3 it stays at chance (measured). About 4 minutes on a 2-core CPU (234-237 s measured, one
+    thread, on a busy machine).
+    """
+    return PretrainConfig(seed=0, tasks=("mr", "cr"), deep=False, steps=400, batch_size=16, n_tokens=10,
+                          max_length=48, lr_router=1e-2, lr_prompt=3e-2, eval_every=200, save_every=50, dev_size=200,
+                          train_size=2000, backbone="minilm", prompt_dropout=0.5)
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -52,7 +62,7 @@ def ensure_demo_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, p
         progress: show the pre-training progress bar.
 
     Returns:
-        The checkpoint directory (``<cache>/demo-minilm-v1``), loadable with ``bbt_mp2.checkpoint.load_checkpoint``.
+        The checkpoint directory (``<cache>/<DEMO_NAME>``), loadable with ``bbt_mp2.checkpoint.load_checkpoint``.
     """
     root = cache_root(cache_dir)
     final = root / DEMO_NAME

@@ -60,4 +60,19 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
 
 def test_demo_recipe_is_small():
     cfg = demo.demo_config()
-    assert cfg.steps <= 300 and cfg.n_tokens <= 10 and cfg.max_length <= 64 and "ag_news" in cfg.tasks
+    assert cfg.steps * cfg.batch_size <= 8000 and cfg.n_tokens <= 10 and cfg.max_length <= 64
+    assert len(cfg.tasks) >= 2 and cfg.train_size <= 2000 and cfg.dev_size <= 200
+
+
+def test_demo_recipe_keeps_the_head_usable_unprompted():
+    """BBT starts from the zero prompt: the head must also be trained unprompted (prompt dropout), at a rate that
+    moves it within the few hundred steps of the recipe, and the demo's task must be one it never saw."""
+    from bbt_mp2.cli.demo import DEMO_MAX_LENGTH, DEMO_TASK
+
+    cfg = demo.demo_config()
+    assert 0.3 <= cfg.prompt_dropout <= 0.5
+    assert cfg.prompt_lr >= 1e-2
+    assert cfg.steps * cfg.prompt_dropout >= 150  # expected unprompted steps
+    assert DEMO_TASK not in cfg.tasks
+    assert DEMO_MAX_LENGTH == cfg.max_length
+    assert demo.DEMO_NAME not in ("demo-minilm-v1", "demo-minilm-v2")  # stale caches of older recipes are not reused
