@@ -4,8 +4,8 @@ The MRC head and the MP2 modules come from a small random checkpoint made here f
 the training loss; dev selection must never end below the untuned start). Test sets are cut to 64 examples.
 
 A second checkpoint is pre-trained here for a few dozen steps on mr with prompt dropout (its head works unprompted,
-as the demo checkpoint's does), and BBT from the zero prompt must then strictly improve both the training loss and
-the dev accuracy on SST-2, a task the checkpoint never saw.
+as the demo checkpoint's does); BBT and BBTv2 from the zero prompt and shallow MP2 from the checkpoint's modules must
+then strictly improve both the training loss and the dev accuracy on SST-2, a task the checkpoint never saw.
 """
 
 from __future__ import annotations
@@ -91,15 +91,22 @@ def dropout_checkpoint(backbone, one_thread, tmp_path_factory):
     return pretrain(cfg, tmp_path_factory.mktemp("dropout-pretrain"), backbone=backbone, device="cpu", progress=False)
 
 
+STRICT = {"bbt": dict(popsize=10, eval_every=10),
+          "bbtv2": dict(popsize=10, d=50, eval_every=10),  # one divide-and-conquer round over the 6 layers
+          "mp2-shallow": dict(budget_router=20, n_init=10, popsize=10, eval_every=10, eval_every_router=5)}
+
+
 @pytest.mark.parametrize("seed", [13, 42])
-def test_bbt_from_a_dropout_trained_head_strictly_improves(seed, backbone, one_thread, dropout_checkpoint, tmp_path):
+@pytest.mark.parametrize("method", sorted(STRICT))
+def test_tuning_from_a_dropout_trained_checkpoint_strictly_improves(method, seed, backbone, one_thread,
+                                                                     dropout_checkpoint, tmp_path):
     split = fewshot("sst2", seed)
     split = type(split)(train=split.train, dev=split.dev, test=split.test[:32])
     backend = LocalBackend.from_checkpoint(backbone, dropout_checkpoint)
-    res = tune("sst2", "bbt", seed, 60, backend=backend, checkpoint=dropout_checkpoint, out_dir=tmp_path,
-               overrides=dict(popsize=10, eval_every=10), data=split, max_length=40)
+    res = tune("sst2", method, seed, 60, backend=backend, checkpoint=dropout_checkpoint, out_dir=tmp_path,
+               overrides=STRICT[method], data=split, max_length=40)
     print(res.summary())
     assert res.calls == 60 and res.start["dev_metric"] == res.dev_before
     assert res.best_train_loss < res.start["train_loss"]
     assert res.dev_after > res.dev_before  # a real gain on held-out examples, not only "no worse"
-    assert res.tuned["selected_at_calls"] > 0  # the tuned prompt is not the zero prompt
+    assert res.tuned["selected_at_calls"] > 0  # the tuned parameters are not the untuned start
