@@ -140,15 +140,20 @@ class PretrainModel(nn.Module):
                 zero_prompt: bool = False) -> tuple[Tensor, Tensor]:
         """Start and end logits (``B x T`` each) of ``batch`` under task ``task``'s routed prompts.
 
-        ``zero_prompt``: run the backbone unprompted (prompt dropout); the prompts stay in the graph with zero
-        gradient so that every rank of DistributedDataParallel reduces the same parameters.
+        ``zero_prompt``: run the backbone unprompted (prompt dropout). Nothing before the head can get a gradient
+        then, so the backbone runs without autograd (a forward pass, no backward through it); the prompts stay in
+        the graph through an exact ``+ 0`` with zero gradient, so every rank of DistributedDataParallel reduces the
+        same parameters.
         """
         prompts = self.layer_prompts(task, routing, tau=tau, generator=generator)
-        if zero_prompt:
-            prompts = prompts * 0.0
-        h = prompted_hidden(backbone, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
-                            prompts, self.layers)
-        return self.head(h)
+        ids, mask, types = batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+        if not zero_prompt:
+            return self.head(prompted_hidden(backbone, ids, mask, types, prompts, self.layers))
+        with torch.no_grad():
+            h = prompted_hidden(backbone, ids, mask, types, torch.zeros_like(prompts), self.layers)
+        start, end = self.head(h)
+        keep = prompts.sum() * 0.0
+        return start + keep, end + keep
 
     def to_checkpoint(self, *, backbone: Any, task_names: Sequence[str], n_tokens: int, routing: str,
                       meta: dict[str, Any] | None = None) -> MP2Checkpoint:

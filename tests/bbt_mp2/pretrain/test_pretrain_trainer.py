@@ -106,3 +106,31 @@ def test_prompt_dropout_out_of_range_is_refused(make_config):
 
     with pytest.raises(ConfigError, match="prompt_dropout"):
         make_config(prompt_dropout=1.0)
+
+
+def test_unprompted_step_matches_an_explicit_zero_prompt(tiny_backbone, tiny_data, make_config):
+    # the dropped step skips autograd through the backbone; its logits and head gradient must equal those of a
+    # full forward with an all-zero prompt, and the prompt parameters must get an exactly zero gradient
+    from bbt_mp2.pretrain.data import batch_tensors
+    from bbt_mp2.pretrain.model import PretrainModel, head_linear, prompted_hidden, span_loss
+
+    cfg = make_config()
+    model = PretrainModel.build(n_tasks=2, layers=(0, 1), n_modules=cfg.n_modules, d=cfg.d, n_tokens=cfg.n_tokens,
+                                hidden=tiny_backbone.hidden, seed=0)
+    batch = batch_tensors(tiny_data[0].train, list(range(8)), "cpu")
+
+    def loss_of(start, end):
+        return span_loss(start, end, batch["start_positions"], batch["end_positions"], batch["attention_mask"])
+
+    start, end = model(tiny_backbone, batch, 0, routing="sigmoid", zero_prompt=True)
+    loss_of(start, end).backward()
+    fast = head_linear(model.head).weight.grad.clone()
+    assert all(p.grad is not None and not p.grad.any() for p in model.router_parameters())
+    model.zero_grad(set_to_none=True)
+    zero = torch.zeros(2, cfg.n_tokens, tiny_backbone.hidden, requires_grad=True)
+    h = prompted_hidden(tiny_backbone, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], zero,
+                        (0, 1))
+    start2, end2 = model.head(h)
+    loss_of(start2, end2).backward()
+    assert torch.equal(start, start2) and torch.equal(end, end2)
+    torch.testing.assert_close(fast, head_linear(model.head).weight.grad, rtol=0, atol=1e-7)
