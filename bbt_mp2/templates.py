@@ -8,7 +8,6 @@ questions point at. :mod:`bbt_mp2.mrc` renders them.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from string import Formatter
 
@@ -25,8 +24,6 @@ __all__ = [
     "ROLE_FIELDS",
     "OPTION_STYLE",
 ]
-
-logger = logging.getLogger(__name__)
 
 NO_ANSWER = {"zh": "没有答案", "en": "no answer"}
 """The fixed phrase (per language) inside span hard prompts that unanswerable questions point at."""

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "set_threads"]
 
 # sub-command name -> module (relative to this package)
 COMMANDS = {
@@ -20,6 +20,23 @@ COMMANDS = {
     "demo": ".demo",
     "pretrain": ".pretrain",
 }
+
+
+def set_threads(n: int | None) -> None:
+    """Apply a sub-command's ``--threads N`` (torch intra-op threads); None leaves torch's default.
+
+    Raises:
+        ConfigError: ``n`` is not a positive integer.
+    """
+    if n is None:
+        return
+    if n < 1:
+        from bbt_mp2.errors import ConfigError
+
+        raise ConfigError(f"--threads must be a positive number of threads, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,13 +1,13 @@
 """``bbt-mp2 demo``: a real BBT run on a real English task with MiniLM, in a few minutes on a laptop CPU.
 
 The MRC head comes from the small demo checkpoint (``bbt_mp2.pretrain.ensure_demo_checkpoint()``: pre-trained on
-first use on mr + cr with prompt dropout, about 4 minutes, then cached outside the repository). The demo task,
+first use on mr + cr with prompt dropout, 2-4 minutes, then cached outside the repository). The demo task,
 SST-2, is not one of the checkpoint's tasks. The demo prints the dev and test accuracy of the untuned (zero) prompt
 and of the tuned one, with the controls (predicted-class distribution, AUC), then one plain line each for dev and
 test saying whether tuning improved it.
 
-Measured with the defaults (sst2, 300 calls, T 48, full 872-example test set; 1 thread, ~3 min after the checkpoint
-is cached, ~4 min more on first use): seed 13: dev 0.656 -> 0.750, test 0.570 -> 0.591 (AUC 0.625 -> 0.635,
+Measured with the defaults (sst2, 300 calls, T 48, full 872-example test set; 1.5-3 min after the
+checkpoint is cached, 2-4 min more on first use): seed 13: dev 0.656 -> 0.750, test 0.570 -> 0.591 (AUC 0.625 -> 0.635,
 predicted "positive" 0.86 -> 0.68); seed 42: dev 0.563 -> 0.719, test 0.570 -> 0.610 (AUC -> 0.642); seed 50:
 dev 0.625 -> 0.719, test 0.570 -> 0.623 (AUC -> 0.652). The gain is small and partly a correction of the head's
 class bias (the AUC rises too); BBT's published gains need thousands of calls on a far larger model.
@@ -79,14 +79,9 @@ def change_line(split: str, metric: str, before: float, after: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Make or find the demo checkpoint, load MiniLM, run BBT, print before/after."""
-    if args.threads is not None and args.threads < 1:
-        from bbt_mp2.errors import ConfigError
+    from bbt_mp2.cli import set_threads
 
-        raise ConfigError(f"--threads must be a positive number of threads, got {args.threads}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     from bbt_mp2 import tasks
     from bbt_mp2.cli.tune import ProgressBar
     from bbt_mp2.methods import tune

@@ -117,10 +117,9 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        import torch
+    from bbt_mp2.cli import set_threads
 
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.analyze is not None:
         from bbt_mp2.pretrain import analyze_routers
 

@@ -49,8 +49,10 @@ class PretrainConfig:
         grad_clip: max global gradient norm; None = no clipping (reference code).
         tau: temperature of the relaxed-Bernoulli router sample during training.
         prompt_dropout: probability that a step trains on the zero prompt (the backbone unprompted, the head
-            alone learning) instead of the routed prompt; > 0 keeps the head usable by methods that start from a
-            zero prompt (BBT, BBTv2). 0 = the reference code.
+            alone learning) instead of the routed prompt, so that methods starting from a zero prompt (BBT,
+            BBTv2) get a usable head. It needs a head learning rate high enough to matter: the demo recipe (0.5
+            at 3e-2) works, the English recipe's 0.2 at 1e-3 left the unprompted head at chance. 0 = the
+            reference code.
         eval_routing: inference routing of the saved checkpoint and of dev evaluation: sigmoid or binary.
         task_weights: (task, weight) pairs; tasks not listed weigh 1. A step draws task t with probability
             weight_t / sum(weights).
@@ -181,7 +183,8 @@ def english_recipe(seed: int = 0, *, deep: bool = True, steps: int = 4000, **ove
     Learning rates are 10x the reference code's (routers 5e-3, z / A / head 1e-3, both depths): the reference rates
     were made for 1M steps; at 1e-4 the prompt ``z A`` (z ~ 1e-3, A ~ 1e-2 at init) stays ~1e-4 of the hidden
     states for the few thousand steps this machine can run, so only the head would learn. Prompt dropout 0.2 (not
-    in the reference code) keeps the head usable unprompted, so BBT and BBTv2 with this head start above chance.
+    in the reference code) was meant to keep the head usable unprompted for BBT/BBTv2; measured on the H200 run,
+    it did not (zero prompt + trained head: chance on sentiment).
     """
     base: dict[str, Any] = dict(seed=seed, tasks=ENGLISH_UPSTREAM, deep=deep, steps=steps, n_tokens=20,
                                 max_length=96, task_weights=ENGLISH_WEIGHTS, backbone="minilm", lr_router=5e-3,

@@ -34,8 +34,8 @@ def demo_config() -> PretrainConfig:
     """The demo recipe: MiniLM, mr + cr, shallow (layer 0, as BBT), n 10, T 48, 400 steps of 16, prompt dropout 0.5.
 
     The prompt / head learning rate is 3e-2 (30x the English recipe's): the head must learn from ~200 unprompted
-    steps, and at 1e-3 it stays at chance (measured). About 4 minutes on a 2-core CPU (234-237 s measured, one
-    thread, on a busy machine).
+    steps, and at 1e-3 it stays at chance (measured). 2-4 minutes on a 2-core CPU (120 s measured idle, 184-237 s
+    on a busy machine).
     """
     return PretrainConfig(seed=0, tasks=("mr", "cr"), deep=False, steps=400, batch_size=16, n_tokens=10,
                           max_length=48, lr_router=1e-2, lr_prompt=3e-2, eval_every=200, save_every=50, dev_size=200,
