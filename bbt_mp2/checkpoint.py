@@ -30,13 +30,43 @@ from torch import Tensor
 
 from bbt_mp2.errors import CheckpointError
 
-__all__ = ["CheckpointConfig", "MP2Checkpoint", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "CheckpointConfig", "MP2Checkpoint", "save_checkpoint", "load_checkpoint", "resolve_checkpoint",
+    "SHIPPED_DIR", "shipped_checkpoints",
+]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 TENSORS_FILE = "tensors.safetensors"
 CONFIG_FILE = "config.json"
+# checkpoints shipped inside the package, one sub-directory per name (e.g. ``english-deep``)
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def shipped_checkpoints() -> list[str]:
+    """Names of the checkpoints shipped with the package (directories under :data:`SHIPPED_DIR`)."""
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
+    """A shipped checkpoint name (``english-deep``) or a checkpoint directory -> the directory.
+
+    Raises:
+        CheckpointError: neither an existing directory nor a shipped name; the message lists the shipped names.
+    """
+    text = os.fspath(name_or_path)
+    if text in shipped_checkpoints():
+        return SHIPPED_DIR / text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    raise CheckpointError(
+        f"checkpoint {text!r} is neither a checkpoint directory nor a shipped checkpoint name; "
+        f"shipped: {shipped_checkpoints() or 'none installed'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -162,8 +192,11 @@ def save_checkpoint(ckpt: MP2Checkpoint, path: str | os.PathLike[str]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
-    """Read a checkpoint directory written by :func:`save_checkpoint`."""
-    path = Path(path)
+    """Read a checkpoint directory written by :func:`save_checkpoint`, or a shipped checkpoint by name.
+
+    Tensors stored as float16 (the shipped copies) are returned as float32.
+    """
+    path = resolve_checkpoint(path)
     if not (path / CONFIG_FILE).is_file() or not (path / TENSORS_FILE).is_file():
         raise CheckpointError(
             f"{path} is not an MP2 checkpoint directory (needs {CONFIG_FILE} and {TENSORS_FILE}); "
@@ -179,4 +212,5 @@ def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
     missing = {"router", "z", "A", "head_weight", "head_bias"} - set(t)
     if missing:
         raise CheckpointError(f"{path / TENSORS_FILE} lacks tensors {sorted(missing)}")
+    t = {name: tensor.float() for name, tensor in t.items()}
     return MP2Checkpoint(config, t["router"], t["z"], t["A"], t["head_weight"], t["head_bias"])

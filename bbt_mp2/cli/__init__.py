@@ -19,6 +19,10 @@ COMMANDS = {
     "tune": ".tune",
     "demo": ".demo",
     "pretrain": ".pretrain",
+    "predict": ".predict",
+    "runs": ".runs",
+    "serve": ".serve",
+    "bench": ".bench",
 }
 
 
