@@ -59,6 +59,7 @@ __all__ = [
     "MRCHead",
     "ModularPrompt",
     "build_projection",
+    "load_tuned",
 ]
 
 
@@ -70,6 +71,7 @@ def __getattr__(name: str):  # torch-heavy names load lazily, so `import bbt_mp2
         "MRCHead": "bbt_mp2.heads",
         "ModularPrompt": "bbt_mp2.prompts",
         "build_projection": "bbt_mp2.prompts",
+        "load_tuned": "bbt_mp2.tuned",
     }
     if name in lazy:
         import importlib

@@ -25,6 +25,7 @@ __all__ = [
     "ProjectionSpec",
     "PromptParam",
     "ModelInfo",
+    "CHECKPOINT_INFO_KEYS",
     "EvalResult",
     "Prediction",
     "Backend",
@@ -50,7 +51,8 @@ class ProjectionSpec:
         sigma: the CMA-ES sigma0 that the normal projection divides by.
         stats_dataset: id of the registered dataset whose hidden-state std scales layers > 0 (normal only);
             ``None`` = use the dataset being evaluated.
-        checkpoint: path (local) or checkpoint id (server) of the MP2 checkpoint for ``learned``.
+        checkpoint: id of a checkpoint the backend serves (``Backend.info().checkpoints``) whose learned ``A``
+            serves ``learned``; never a file path (a local path is only how ``LocalBackend`` names an id).
     """
 
     kind: str = "normal"
@@ -64,7 +66,7 @@ class ProjectionSpec:
         if self.kind not in PROJECTION_KINDS:
             raise ConfigError(f"projection kind {self.kind!r} is unknown; choose one of {PROJECTION_KINDS}")
         if self.kind == "learned" and not self.checkpoint:
-            raise ConfigError("projection kind 'learned' needs checkpoint=<path or id of an MP2 checkpoint>")
+            raise ConfigError("projection kind 'learned' needs checkpoint=<id of a served MP2 checkpoint>")
         if self.alpha <= 0 or self.sigma <= 0:
             raise ConfigError(f"projection alpha and sigma must be > 0, got alpha={self.alpha}, sigma={self.sigma}")
 
@@ -82,12 +84,15 @@ class PromptParam:
         d: intrinsic dimension (ignored for raw prompts).
         n_tokens: prompt length n (placeholder positions 1..n); must match the registered dataset.
         projection: the :class:`ProjectionSpec`, or ``None`` for raw prompts.
+        head: id of the served checkpoint whose MRC span head scores the population; ``None`` = the backend's
+            default checkpoint (``ModelInfo.default_checkpoint``).
     """
 
     layers: tuple[int, ...] = (0,)
     d: int = 500
     n_tokens: int = 50
     projection: ProjectionSpec | None = field(default_factory=ProjectionSpec)
+    head: str | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -104,26 +109,73 @@ class PromptParam:
     def from_dict(cls, data: dict[str, Any]) -> PromptParam:
         data = dict(data)
         proj = data.pop("projection", None)
-        unknown = set(data) - {"layers", "d", "n_tokens"}
+        unknown = set(data) - {"layers", "d", "n_tokens", "head"}
         if unknown:
             raise ConfigError(f"PromptParam got unknown keys {sorted(unknown)}")
+        if proj is not None:
+            bad = set(proj) - set(ProjectionSpec.__dataclass_fields__)
+            if bad:
+                raise ConfigError(f"ProjectionSpec got unknown keys {sorted(bad)}")
+        head = data.get("head")
         return cls(
-            layers=tuple(data.get("layers", (0,))),
+            layers=tuple(int(x) for x in data.get("layers", (0,))),
             d=int(data.get("d", 500)),
             n_tokens=int(data.get("n_tokens", 50)),
             projection=None if proj is None else ProjectionSpec(**proj),
+            head=None if head is None else str(head),
         )
+
+
+# keys of one entry of ``ModelInfo.checkpoints`` (plain config of a served checkpoint)
+CHECKPOINT_INFO_KEYS = ("backbone", "embedding_hash", "n_tokens", "n_modules", "d", "hidden", "layers", "task_names",
+                        "routing", "sha256")
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a backend serves: backbone name, L, h, embedding hash, token type id."""
+    """What a backend serves: the backbone and the MP2 checkpoints (plain data, JSON-serialisable).
+
+    Attributes:
+        name: backbone name.
+        n_layers: L, transformer layers (injection points 0..L-1).
+        hidden: h, hidden size.
+        embedding_hash: ``Backbone.embedding_hash()`` of the served backbone.
+        token_type_id: token type id of every position (0 BERT family, 1 CPT).
+        dtype: compute dtype of the backbone (``float32``, ``bfloat16``).
+        checkpoints: checkpoint id -> plain config (:data:`CHECKPOINT_INFO_KEYS`: n_tokens, n_modules K, d,
+            hidden, layers, task_names, routing, backbone, embedding_hash, and ``sha256`` of its tensors file).
+        default_checkpoint: id of the checkpoint whose head scores a ``PromptParam`` with ``head=None``
+            (``None`` when the backend was built from a bare head).
+    """
 
     name: str
     n_layers: int
     hidden: int
     embedding_hash: str
     token_type_id: int = 0
+    dtype: str = "float32"
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_checkpoint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (lists for tuples)."""
+        return json_ready(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"ModelInfo got unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def json_ready(value: Any) -> Any:
+    """Tuples -> lists, recursively (what a JSON round trip gives), so local and remote infos compare equal."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
 
 
 @dataclass
@@ -165,7 +217,15 @@ class Backend(Protocol):
     """A frozen model that scores prompts. ``LocalBackend`` and ``RemoteBackend`` implement it."""
 
     def info(self) -> ModelInfo:
-        """Describe the served backbone."""
+        """Describe the served backbone and the checkpoints it serves by id."""
+        ...
+
+    def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
+        """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its ``layers``.
+
+        Raises:
+            UnknownNameError: ``checkpoint_id`` is not served (the message lists the served ids).
+        """
         ...
 
     def register(

@@ -15,9 +15,11 @@ task names (router rows), routing mode, and free-form training metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -32,7 +34,8 @@ from bbt_mp2.errors import CheckpointError
 
 __all__ = [
     "CheckpointConfig", "MP2Checkpoint", "save_checkpoint", "load_checkpoint", "resolve_checkpoint",
-    "SHIPPED_DIR", "shipped_checkpoints",
+    "SHIPPED_DIR", "shipped_checkpoints", "SHA256SUMS", "file_sha256", "read_sha256sums", "verify_shipped",
+    "export_checkpoint", "DEFAULT_CHECKPOINTS", "default_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,32 @@ def shipped_checkpoints() -> list[str]:
     return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / CONFIG_FILE).is_file())
 
 
+# (backbone name, task language) -> the shipped checkpoint a run takes when it names none
+DEFAULT_CHECKPOINTS = {("minilm", "en"): "english-deep"}
+
+
+def default_checkpoint(backbone: str, lang: str) -> str:
+    """The shipped checkpoint used when a run names none (``english-deep`` for English tasks on MiniLM).
+
+    Raises:
+        CheckpointError: no default for this backbone and language, or the default is not installed (the message
+            says how to get or make one).
+    """
+    name = DEFAULT_CHECKPOINTS.get((backbone, lang))
+    if name is None:
+        raise CheckpointError(
+            f"there is no shipped MP2 checkpoint for backbone {backbone!r} and {lang!r} tasks; pass --checkpoint DIR "
+            "(make one with `bbt-mp2 pretrain --tasks ... --backbone ... --out DIR`)"
+        )
+    if name not in shipped_checkpoints():
+        raise CheckpointError(
+            f"the default checkpoint {name!r} (backbone {backbone!r}, {lang!r} tasks) is not installed in "
+            f"{SHIPPED_DIR} (shipped: {shipped_checkpoints() or 'none'}); reinstall the package, export one with "
+            f"`bbt-mp2 pretrain --export RUN_DIR --name {name}`, or pass --checkpoint DIR"
+        )
+    return name
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
     """A shipped checkpoint name (``english-deep``) or a checkpoint directory -> the directory.
 
@@ -67,6 +96,133 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
         f"checkpoint {text!r} is neither a checkpoint directory nor a shipped checkpoint name; "
         f"shipped: {shipped_checkpoints() or 'none installed'}"
     )
+
+
+SHA256SUMS = "SHA256SUMS"  # in a folder of checkpoints: "<sha256>  <name>/tensors.safetensors" per line
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes (memoised by path, size and mtime)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def read_sha256sums(root: str | os.PathLike[str]) -> dict[str, str]:
+    """``root/SHA256SUMS`` as ``{relative path: hex sha256}`` (``sha256sum`` format); empty if there is none.
+
+    Raises:
+        CheckpointError: a malformed line (file and line named).
+    """
+    path = Path(root) / SHA256SUMS
+    if not path.is_file():
+        return {}
+    out = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, sep, rel = line.partition("  ")
+        if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest) or not rel.strip():
+            raise CheckpointError(f"{path}:{i}: malformed line {line[:80]!r}; "
+                                  f"expected '<sha256>  <name>/{TENSORS_FILE}'")
+        out[rel.strip()] = digest
+    return out
+
+
+def _write_sha256sums(root: Path, sums: dict[str, str]) -> None:
+    from bbt_mp2.atomic_io import atomic_write_bytes
+
+    text = "".join(f"{sums[rel]}  {rel}\n" for rel in sorted(sums))
+    atomic_write_bytes(root / SHA256SUMS, text.encode())
+
+
+def verify_shipped(path: str | os.PathLike[str]) -> str | None:
+    """Check a checkpoint directory's tensors against the ``SHA256SUMS`` of the folder it sits in.
+
+    A directory whose parent has no ``SHA256SUMS`` (a checkpoint you trained) is not checked (returns None);
+    one under :data:`SHIPPED_DIR` always is.
+
+    Returns:
+        The verified hex sha256, or None when there is nothing to verify against.
+
+    Raises:
+        CheckpointError: the tensors file is not listed, or its sha256 differs (a corrupt or replaced copy; the
+            message says how to restore it).
+    """
+    path = Path(path)
+    sums = read_sha256sums(path.parent)
+    if not sums and path.parent.resolve() != SHIPPED_DIR.resolve():
+        return None
+    rel = f"{path.name}/{TENSORS_FILE}"
+    if rel not in sums:
+        raise CheckpointError(f"{path.parent / SHA256SUMS} does not list {rel}; re-export the checkpoint with "
+                              f"`bbt-mp2 pretrain --export RUN_DIR --name {path.name}`")
+    got = file_sha256(path / TENSORS_FILE)
+    if got != sums[rel]:
+        raise CheckpointError(
+            f"{path / TENSORS_FILE} has sha256 {got}, but {path.parent / SHA256SUMS} lists {sums[rel]}: the copy is "
+            "corrupt or was replaced; restore it (`git checkout -- <file>` or reinstall the package) or re-export it"
+        )
+    return got
+
+
+def export_checkpoint(
+    source: str | os.PathLike[str], name: str, *, root: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write a float16 copy of a trained checkpoint as a shipped checkpoint ``root/name`` and list its sha256.
+
+    Args:
+        source: a checkpoint directory, or a pre-training run directory holding ``checkpoint/``.
+        name: the shipped name (lowercase letters, digits, ``-``; e.g. ``english-deep``).
+        root: the folder of shipped checkpoints (default :data:`SHIPPED_DIR`, inside the package).
+
+    Returns:
+        The new checkpoint directory. ``root/SHA256SUMS`` gets (or replaces) the line of its tensors file.
+
+    Raises:
+        CheckpointError: a bad name, an unreadable source, or a tensor that does not fit float16 (inf after the
+            cast).
+    """
+    if not _NAME.match(name):
+        raise CheckpointError(f"shipped checkpoint name {name!r} must be lowercase letters, digits and '-'")
+    src = Path(source)
+    if (src / "checkpoint" / CONFIG_FILE).is_file():
+        src = src / "checkpoint"
+    ckpt = load_checkpoint(src)
+    tensors = {}
+    for key in ("router", "z", "A", "head_weight", "head_bias"):
+        half = getattr(ckpt, key).detach().to("cpu", torch.float16).contiguous()
+        if not torch.isfinite(half).all():
+            raise CheckpointError(f"checkpoint {src}: tensor {key!r} has values beyond the float16 range; "
+                                  "it cannot be shipped as float16")
+        tensors[key] = half
+    meta = dict(ckpt.config.meta, shipped={"source": str(src.resolve()), "dtype": "float16",
+                                           "source_sha256": file_sha256(src / TENSORS_FILE)})
+    config = CheckpointConfig.from_dict(dict(ckpt.config.to_dict(), meta=meta))
+    root = Path(root) if root is not None else SHIPPED_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    save_file(tensors, str(tmp / TENSORS_FILE))
+    (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    final = root / name
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    sums = read_sha256sums(root)
+    sums[f"{name}/{TENSORS_FILE}"] = file_sha256(final / TENSORS_FILE)
+    _write_sha256sums(root, sums)
+    size = (final / TENSORS_FILE).stat().st_size
+    logger.info("exported %s -> %s (float16, %.1f MB)", src, final, size / 2**20)
+    return final
 
 
 @dataclass(frozen=True)
@@ -194,7 +350,11 @@ def save_checkpoint(ckpt: MP2Checkpoint, path: str | os.PathLike[str]) -> Path:
 def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
     """Read a checkpoint directory written by :func:`save_checkpoint`, or a shipped checkpoint by name.
 
-    Tensors stored as float16 (the shipped copies) are returned as float32.
+    Tensors stored as float16 (the shipped copies) are returned as float32. A directory in a folder with a
+    ``SHA256SUMS`` (the shipped ones) is checked against it first.
+
+    Raises:
+        CheckpointError: not a checkpoint, malformed, or a shipped copy whose sha256 does not match.
     """
     path = resolve_checkpoint(path)
     if not (path / CONFIG_FILE).is_file() or not (path / TENSORS_FILE).is_file():
@@ -202,6 +362,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
             f"{path} is not an MP2 checkpoint directory (needs {CONFIG_FILE} and {TENSORS_FILE}); "
             "make one with `bbt-mp2 pretrain --out DIR`"
         )
+    verify_shipped(path)
     try:
         config = CheckpointConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
     except (json.JSONDecodeError, KeyError, TypeError) as exc:

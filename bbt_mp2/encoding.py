@@ -33,7 +33,8 @@ from bbt_mp2.errors import ConfigError, DataError
 from bbt_mp2.mrc import MRCExample, option_list_text, to_mrc
 from bbt_mp2.tasks.types import SPAN_TYPES, Example, TaskSpec, TaskType
 
-__all__ = ["EncodedDataset", "encode", "char_span_to_tokens"]
+__all__ = ["EncodedDataset", "encode", "char_span_to_tokens", "default_max_length", "encoding_stats",
+           "REFERENCE_MAX_LENGTH", "REFERENCE_MAX_LENGTH_CHOICE"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,36 @@ _CAP_MIN_EXAMPLES = 8  # pre-cap long inputs only when at least this many exampl
 _CAP_SAMPLE = 32  # long examples tokenised in full to estimate characters per token
 _SUFFIX_PROBES = 4  # texts tokenised whole to check that the shared option list tokenises on its own
 _CAP_MARGIN = 64  # characters: a cut this close to the cap is redone from the uncapped text
+
+REFERENCE_MAX_LENGTH = 512  # the MP2 reference code's sequence length (CPT v1 has 512 positions)
+REFERENCE_MAX_LENGTH_CHOICE = 460  # ... and for multiple-choice tasks
+
+
+def default_max_length(task_type: TaskType | str, max_positions: int | None = None) -> int:
+    """The default ``max_length`` of a task on a backbone: the reference code's length, capped by the backbone.
+
+    The reference encoded 512 tokens (460 for multiple choice); a fixed 128 with n = 50 placeholders left 76 text
+    tokens and cut Chinese reviews, CMRC, DRCD and C3 hard. Short datasets are not padded to it: ``T`` is the
+    longest encoded example.
+
+    Args:
+        task_type: the task's :class:`TaskType` (or its value).
+        max_positions: the backbone's position-table size (``Backbone.max_positions``, ``ModelInfo.max_positions``);
+            None = no cap.
+
+    Returns:
+        ``min(512 or 460, max_positions)``.
+    """
+    choice = TaskType(task_type) is TaskType.MULTIPLE_CHOICE
+    length = REFERENCE_MAX_LENGTH_CHOICE if choice else REFERENCE_MAX_LENGTH
+    return length if max_positions is None else min(length, int(max_positions))
+
+
+def encoding_stats(data: EncodedDataset, max_length: int | None = None) -> dict[str, int | None]:
+    """What encoding did to a dataset, as plain data: ``{"n", "max_length", "length", "n_truncated",
+    "n_answer_lost"}`` (``length`` = T, the longest encoded example)."""
+    return {"n": len(data), "max_length": max_length, "length": int(data.input_ids.shape[1]),
+            "n_truncated": int(data.n_truncated), "n_answer_lost": int(data.n_answer_lost)}
 
 
 @dataclass
@@ -344,7 +375,7 @@ def encode(
     n_tokens: int,
     placeholder_ids: Sequence[int],
     token_type_id: int = 0,
-    max_length: int = 128,
+    max_length: int | None = None,
 ) -> EncodedDataset:
     """Convert examples to MRC form and tokenise them as ``[CLS] p_1..p_n <MRC text> [SEP]``, right-padded.
 
@@ -356,7 +387,8 @@ def encode(
         placeholder_ids: the n vocabulary ids at positions ``1..n``.
         token_type_id: the token type of every position (0 BERT family, 1 CPT).
         max_length: maximum sequence length including [CLS], placeholders and [SEP]; ``T`` is the longest
-            encoded example (``<= max_length``).
+            encoded example (``<= max_length``). None = :func:`default_max_length` of the task (512, or 460 for
+            multiple choice; pass the backbone's cap through :func:`default_max_length` when it has fewer).
 
     Returns:
         The :class:`EncodedDataset` (``N = len(examples)``).
@@ -366,6 +398,8 @@ def encode(
             ``max_length`` allows (the message gives the length needed).
         DataError: see :func:`bbt_mp2.mrc.to_mrc`.
     """
+    if max_length is None:
+        max_length = default_max_length(task.type)
     _check_args(tokenizer, n_tokens, placeholder_ids, max_length)
     examples = list(examples)
     mrcs = [to_mrc(task, ex) for ex in examples]

@@ -1,15 +1,20 @@
-"""The in-process :class:`~bbt_mp2.backend.Backend`: datasets, projections and the evaluator in one object.
+"""The in-process :class:`~bbt_mp2.backend.Backend`: datasets, checkpoints, projections and the evaluator.
 
 ``LocalBackend.evaluate(dataset_id, param, population)`` turns each candidate's intrinsic vectors (``P x L' x d``)
 into layer prompts ``(z @ A_l).reshape(n, h)`` with the projection of ``param.projection`` (random ``normal`` /
-``uniform`` drawn from a seed, or ``learned`` from an MP2 checkpoint), then scores the whole population in one
-:meth:`bbt_mp2.evaluator.Evaluator.evaluate` call. With ``param.projection is None`` the population holds raw
-prompts, ``P x L' x n x h``. The ``normal`` projection of layers > 0 is scaled by the clipped hidden-state std of
-``projection.stats_dataset`` (or the evaluated dataset), computed once with zero prompts and cached.
+``uniform`` drawn from a seed, or ``learned`` from a served MP2 checkpoint), then scores the whole population in
+one :meth:`bbt_mp2.evaluator.Evaluator.evaluate` call with the MRC head of checkpoint ``param.head`` (``None`` =
+the default checkpoint). With ``param.projection is None`` the population holds raw prompts, ``P x L' x n x h``.
+The ``normal`` projection of layers > 0 is scaled by the clipped hidden-state std of ``projection.stats_dataset``
+(or the evaluated dataset), computed once with zero prompts and cached.
+
+Checkpoints are served by id: :meth:`LocalBackend.add_checkpoint` resolves a shipped name (its id is the name), a
+directory (its id is the absolute path) or ``id=DIR`` given explicitly (the server's ``--checkpoint NAME=DIR``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -21,89 +26,160 @@ import torch
 from torch import Tensor, nn
 
 from bbt_mp2.backbones.base import Backbone
-from bbt_mp2.backend import EvalResult, ModelInfo, Prediction, PromptParam
-from bbt_mp2.checkpoint import MP2Checkpoint, load_checkpoint
+from bbt_mp2.backend import CHECKPOINT_INFO_KEYS, EvalResult, ModelInfo, Prediction, PromptParam, json_ready
+from bbt_mp2.checkpoint import TENSORS_FILE, MP2Checkpoint, load_checkpoint, resolve_checkpoint, shipped_checkpoints
 from bbt_mp2.encoding import EncodedDataset
 from bbt_mp2.errors import ConfigError, ShapeError, UnknownNameError
 from bbt_mp2.evaluator import Evaluator, dataset_fingerprint
 from bbt_mp2.prompts import build_projection, embedding_std, hidden_state_std
 from bbt_mp2.tasks.types import Example, TaskSpec
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "checkpoint_id_of"]
 
 logger = logging.getLogger(__name__)
 
 
+def checkpoint_id_of(name_or_path: str | os.PathLike[str]) -> str:
+    """The id under which :meth:`LocalBackend.add_checkpoint` serves a checkpoint given without an explicit id.
+
+    A shipped name (``english-deep``) is its own id; a directory is named by its absolute path.
+    """
+    text = os.fspath(name_or_path)
+    if text in shipped_checkpoints():
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class LocalBackend:
-    """A frozen backbone + MRC head served in-process; implements :class:`bbt_mp2.backend.Backend`.
+    """A frozen backbone + MRC heads served in-process; implements :class:`bbt_mp2.backend.Backend`.
 
     Args:
         backbone: the frozen backbone.
-        head: the MRC head (e.g. ``MRCHead.from_checkpoint``).
-        checkpoint: the MP2 checkpoint whose ``A`` serves ``learned`` projections that name no other path.
+        head: the default MRC head (e.g. ``MRCHead.from_checkpoint``), used when ``PromptParam.head`` is None.
         **evaluator_options: passed to :class:`~bbt_mp2.evaluator.Evaluator` (``device``, ``dtype``,
             ``token_budget``, ``cache_size``, ``cache_bytes``, ``max_answer_tokens``, ``shared_prefix``).
 
     Attributes:
         n_calls: candidates scored by :meth:`evaluate` so far (P per call); ``n_predict_calls`` counts predict.
+        checkpoint: the default checkpoint (``None`` when built from a bare head).
     """
 
-    def __init__(
-        self, backbone: Backbone, head: nn.Module, *, checkpoint: MP2Checkpoint | None = None,
-        **evaluator_options: Any,
-    ) -> None:
+    def __init__(self, backbone: Backbone, head: nn.Module, **evaluator_options: Any) -> None:
         self.evaluator = Evaluator(backbone, head, **evaluator_options)
         self.backbone = self.evaluator.backbone
-        self.checkpoint = checkpoint
+        self._options = evaluator_options
+        self.checkpoint: MP2Checkpoint | None = None
+        self.default_checkpoint: str | None = None
         self.n_calls = 0
         self.n_predict_calls = 0
         self._datasets: dict[str, tuple[TaskSpec | None, EncodedDataset]] = {}
         self._stds: dict[str, list[float]] = {}
         self._checkpoints: dict[str, MP2Checkpoint] = {}
+        self._checkpoint_info: dict[str, dict[str, Any]] = {}
+        self._evaluators: dict[str, Evaluator] = {}
         self._projections: dict[tuple[Any, ...], Tensor] = {}
-        self._info: ModelInfo | None = None
+        self._embedding_hash = self.backbone.embedding_hash()
 
     @classmethod
     def from_checkpoint(
-        cls, backbone: Backbone, path: str | os.PathLike[str], **evaluator_options: Any
+        cls, backbone: Backbone, name_or_path: str | os.PathLike[str], **evaluator_options: Any
     ) -> LocalBackend:
-        """A backend with the checkpoint's MRC head and learned projections.
+        """A backend serving one checkpoint (shipped name or directory) as its default: head and learned ``A``.
+
+        Its id is :func:`checkpoint_id_of` ``(name_or_path)``.
 
         Raises:
-            CheckpointError: the checkpoint is malformed or was trained on another backbone / other shapes.
+            CheckpointError: the checkpoint is missing, malformed, or was trained on another backbone / shapes.
         """
         from bbt_mp2.heads import MRCHead
 
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(name_or_path)
         ckpt.check_compatible(backbone_hash=backbone.embedding_hash(), hidden=backbone.hidden,
                               n_layers=backbone.n_layers)
-        backend = cls(backbone, MRCHead.from_checkpoint(ckpt), checkpoint=ckpt, **evaluator_options)
-        backend._checkpoints[_path_key(path)] = ckpt
+        backend = cls(backbone, MRCHead.from_checkpoint(ckpt), **evaluator_options)
+        backend.add_checkpoint(name_or_path, default=True, loaded=ckpt)
         return backend
+
+    def add_checkpoint(
+        self, name_or_path: str | os.PathLike[str], *, checkpoint_id: str | None = None, default: bool = False,
+        loaded: MP2Checkpoint | None = None,
+    ) -> str:
+        """Serve the MP2 checkpoint ``name_or_path`` under ``checkpoint_id`` (default :func:`checkpoint_id_of`).
+
+        Args:
+            name_or_path: shipped checkpoint name or checkpoint directory.
+            checkpoint_id: the id clients use; default the name, or the absolute path of a directory.
+            default: make its head the default head (``PromptParam.head=None``).
+            loaded: the checkpoint already loaded from ``name_or_path`` (saves a second read).
+
+        Returns:
+            The id.
+
+        Raises:
+            CheckpointError: missing/malformed checkpoint, or one trained on another backbone or shapes.
+            ConfigError: ``checkpoint_id`` already serves another checkpoint.
+        """
+        cid = checkpoint_id or checkpoint_id_of(name_or_path)
+        directory = resolve_checkpoint(name_or_path)
+        ckpt = loaded if loaded is not None else load_checkpoint(directory)
+        bb = self.backbone
+        ckpt.check_compatible(backbone_hash=self._embedding_hash, hidden=bb.hidden, n_layers=bb.n_layers)
+        sha = _file_sha256(directory / TENSORS_FILE)
+        if cid in self._checkpoint_info and self._checkpoint_info[cid]["sha256"] != sha:
+            raise ConfigError(f"checkpoint id {cid!r} already serves another checkpoint; choose another id")
+        entry = {k: v for k, v in ckpt.config.to_dict().items() if k in CHECKPOINT_INFO_KEYS}
+        self._checkpoints[cid] = ckpt
+        self._checkpoint_info[cid] = json_ready(dict(entry, sha256=sha))
+        if default:
+            from bbt_mp2.heads import MRCHead
+
+            self.evaluator = self._evaluator(MRCHead.from_checkpoint(ckpt))
+            self.checkpoint, self.default_checkpoint = ckpt, cid
+            self._evaluators[cid] = self.evaluator
+        logger.info("serving checkpoint %s (layers %s, sha256 %s)", cid, list(ckpt.config.layers), sha[:12])
+        return cid
 
     # ------------------------------------------------------------------ Backend protocol
     def info(self) -> ModelInfo:
-        """Backbone name, L, h, embedding hash and token type id."""
-        if self._info is None:
-            bb = self.backbone
-            self._info = ModelInfo(name=bb.name, n_layers=bb.n_layers, hidden=bb.hidden,
-                                   embedding_hash=bb.embedding_hash(), token_type_id=bb.token_type_id)
-        return self._info
+        """Backbone name, L, h, embedding hash, token type id, dtype and the served checkpoints."""
+        bb = self.backbone
+        dtype = str(self.evaluator.dtype).removeprefix("torch.")
+        return ModelInfo(name=bb.name, n_layers=bb.n_layers, hidden=bb.hidden, embedding_hash=self._embedding_hash,
+                         token_type_id=bb.token_type_id, dtype=dtype,
+                         checkpoints={k: dict(v) for k, v in self._checkpoint_info.items()},
+                         default_checkpoint=self.default_checkpoint)
+
+    def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
+        """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its layers."""
+        return self.served_checkpoint(checkpoint_id).z.detach().cpu().float().numpy().copy()
 
     def register(
         self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128
     ) -> str:
         """Encode ``examples`` with the backbone's tokenizer and store them; returns the content-hash id."""
+        return self.register_encoded(self.encode(task, examples, n_tokens=n_tokens, max_length=max_length), task)
+
+    def encode(
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128
+    ) -> EncodedDataset:
+        """MRC-format and tokenise ``examples`` for this backbone (no storing)."""
         from bbt_mp2.encoding import encode
 
         bb = self.backbone
-        data = encode(task, examples, bb.tokenizer, n_tokens=n_tokens, placeholder_ids=bb.placeholder_ids(n_tokens),
+        return encode(task, examples, bb.tokenizer, n_tokens=n_tokens, placeholder_ids=bb.placeholder_ids(n_tokens),
                       token_type_id=bb.token_type_id, max_length=max_length)
-        return self.register_encoded(data, task)
 
     def register_encoded(self, dataset: EncodedDataset, task: TaskSpec | None = None) -> str:
         """Store an already encoded dataset; returns its id ``"ds-<sha1 prefix>"`` (same content, same id)."""
-        dataset_id = "ds-" + dataset_fingerprint(dataset)[:20]
+        dataset_id = dataset_id_of(dataset)
         self._datasets[dataset_id] = (task, dataset)
         logger.debug("registered %s (%s, %d examples)", dataset_id, dataset.task, len(dataset))
         return dataset_id
@@ -113,11 +189,12 @@ class LocalBackend:
     ) -> EvalResult:
         """Score ``P`` candidates (``P x L' x d``, or raw ``P x L' x n x h``) on a registered dataset.
 
-        Counts ``P`` calls. Raises ShapeError/ConfigError/UnknownNameError before any forward pass.
+        Counts ``P`` calls. Raises ShapeError/ConfigError/UnknownNameError/CheckpointError before any forward pass.
         """
         task, data = self._get(dataset_id)
+        evaluator = self.head_evaluator(param.head)
         prompts = self.prompts(dataset_id, param, population)
-        result = self.evaluator.evaluate(data, prompts, param.layers, loss, metric=_metric(task))
+        result = evaluator.evaluate(data, prompts, param.layers, loss, metric=_metric(task))
         self.n_calls += prompts.shape[0]
         return result
 
@@ -126,14 +203,54 @@ class LocalBackend:
     ) -> Prediction:
         """Predictions of one candidate (``L' x d``, or raw ``L' x n x h``); not counted in ``n_calls``."""
         task, data = self._get(dataset_id)
+        evaluator = self.head_evaluator(param.head)
         prompts = self.prompts(dataset_id, param, np.asarray(candidate)[None])
         self.n_predict_calls += 1
-        return self.evaluator.predict(data, prompts[0], param.layers, loss, metric=_metric(task))
+        return evaluator.predict(data, prompts[0], param.layers, loss, metric=_metric(task))
 
     # ------------------------------------------------------------------ helpers
+    def served_checkpoint(self, checkpoint_id: str | None) -> MP2Checkpoint:
+        """The loaded checkpoint served as ``checkpoint_id`` (``None`` or ``"default"``: the default one).
+
+        Raises:
+            UnknownNameError: not served; the message lists the served ids.
+        """
+        if checkpoint_id is None or checkpoint_id == "default":
+            if self.checkpoint is None:
+                raise UnknownNameError("this backend serves no default checkpoint; name one of "
+                                       f"{sorted(self._checkpoints)} or build it with LocalBackend.from_checkpoint")
+            return self.checkpoint
+        ckpt = self._checkpoints.get(checkpoint_id)
+        if ckpt is None and checkpoint_id_of(checkpoint_id) in self._checkpoints:
+            ckpt = self._checkpoints[checkpoint_id_of(checkpoint_id)]
+        if ckpt is None:
+            raise UnknownNameError(f"checkpoint {checkpoint_id!r} is not served by this backend; served: "
+                                   f"{sorted(self._checkpoints) or 'none'}")
+        return ckpt
+
+    def head_evaluator(self, checkpoint_id: str | None) -> Evaluator:
+        """The evaluator scoring with the MRC head of checkpoint ``checkpoint_id`` (``None``: the default head)."""
+        if checkpoint_id is None or checkpoint_id == self.default_checkpoint:
+            return self.evaluator
+        ckpt = self.served_checkpoint(checkpoint_id)
+        key = checkpoint_id if checkpoint_id in self._checkpoints else checkpoint_id_of(checkpoint_id)
+        if key not in self._evaluators:
+            from bbt_mp2.heads import MRCHead
+
+            self._evaluators[key] = self._evaluator(MRCHead.from_checkpoint(ckpt))
+        return self._evaluators[key]
+
+    def _evaluator(self, head: nn.Module) -> Evaluator:
+        opts = dict(self._options, device=self.evaluator.device, dtype=self.evaluator.dtype)
+        return Evaluator(self.backbone, head, **opts)  # the backbone is already placed: no copy
+
     def dataset(self, dataset_id: str) -> EncodedDataset:
         """The registered :class:`EncodedDataset`."""
         return self._get(dataset_id)[1]
+
+    def has_dataset(self, dataset_id: str) -> bool:
+        """Whether ``dataset_id`` is registered."""
+        return dataset_id in self._datasets
 
     def hidden_state_std(self, dataset_id: str) -> list[float]:
         """Clipped std of the states entering each layer (zero prompts) on a registered dataset, cached."""
@@ -169,7 +286,8 @@ class LocalBackend:
 
     def _projection(self, dataset_id: str, param: PromptParam, layer: int) -> Tensor:
         spec = param.projection
-        assert spec is not None
+        if spec is None:
+            raise ConfigError("raw prompts (projection=None) have no projection")
         std, ckpt = None, None
         if spec.kind == "normal":
             if layer == 0:
@@ -178,28 +296,16 @@ class LocalBackend:
                 stats_id = spec.stats_dataset or dataset_id
                 std = self.hidden_state_std(stats_id)[layer]
         elif spec.kind == "learned":
-            ckpt = self._learned(spec.checkpoint, param.n_tokens)
+            ckpt = self.served_checkpoint(spec.checkpoint)
+            bb = self.backbone
+            ckpt.check_compatible(backbone_hash=self._embedding_hash, hidden=bb.hidden, n_layers=bb.n_layers,
+                                  n_tokens=param.n_tokens)
         key = (spec, param.d, param.n_tokens, layer, std, id(ckpt))
         if key not in self._projections:
             a = build_projection(spec, d=param.d, n_tokens=param.n_tokens, hidden=self.backbone.hidden, layer=layer,
                                  std=std, checkpoint=ckpt)
             self._projections[key] = a.to(self.evaluator.device)
         return self._projections[key]
-
-    def _learned(self, path: str | None, n_tokens: int) -> MP2Checkpoint:
-        if path is None or path == "default":
-            if self.checkpoint is None:
-                raise ConfigError("a learned projection needs a checkpoint; use LocalBackend.from_checkpoint")
-            ckpt = self.checkpoint
-        else:
-            key = _path_key(path)
-            if key not in self._checkpoints:
-                self._checkpoints[key] = load_checkpoint(path)
-            ckpt = self._checkpoints[key]
-        bb = self.backbone
-        ckpt.check_compatible(backbone_hash=self.info().embedding_hash, hidden=bb.hidden, n_layers=bb.n_layers,
-                              n_tokens=n_tokens)
-        return ckpt
 
     def _get(self, dataset_id: str) -> tuple[TaskSpec | None, EncodedDataset]:
         try:
@@ -211,9 +317,10 @@ class LocalBackend:
             ) from None
 
 
+def dataset_id_of(dataset: EncodedDataset) -> str:
+    """Content id of an encoded dataset: ``"ds-"`` + the first 20 hex digits of its fingerprint."""
+    return "ds-" + dataset_fingerprint(dataset)[:20]
+
+
 def _metric(task: TaskSpec | None) -> Any:
     return None if task is None else task.metric
-
-
-def _path_key(path: str | os.PathLike[str]) -> str:
-    return str(Path(path).expanduser().resolve())

@@ -47,6 +47,7 @@ __all__ = [
     "embedding_std",
     "hidden_state_std",
     "routing_weights",
+    "route",
     "combined_z",
     "ModularPrompt",
 ]
@@ -213,24 +214,56 @@ def hidden_state_std(
 
 
 def routing_weights(
-    logits: Tensor, mode: str, *, temperature: float = 1.0, generator: torch.Generator | None = None
-) -> Tensor:
-    """Normalised routing weights from router logits.
+    logits: Tensor | np.ndarray, mode: str, *, temperature: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor | np.ndarray:
+    """Normalised routing weights from router logits: THE routing rule of pre-training, evaluation and tuning.
 
     Modes: ``relaxed_bernoulli`` (training; one sample ``sigmoid((logit + log u - log(1-u)) / temperature)``
-    per call), ``binary`` (paper: ``w = 1[logit > 0]``; a row with no active module falls back to its argmax
-    module, so the prompt never vanishes), ``sigmoid`` (reference code: ``w = sigmoid(logit)``). Every mode
-    divides by the row sum plus 1e-12.
+    per call), ``binary`` (paper: ``w = 1[logit > 0]``), ``sigmoid`` (reference code: ``w = sigmoid(logit)``).
+    Every mode divides by the row sum plus 1e-12.
+
+    Binary rule for a row with no active module (every logit <= 0): the row's argmax module is used, so a layer
+    prompt never vanishes; modules tied at the maximum share the weight equally. Pre-training evaluation, the
+    checkpoint's inference routing and black-box tuning (:func:`bbt_mp2.methods.mp2.method.route`) all call this
+    function, so they score the same prompt for the same router. The untuned MP2 router (all zeros) therefore
+    gives the uniform mixture of the modules under both deterministic modes (sigmoid(0) = 1/2 for every module).
 
     Args:
-        logits: ``... x K`` router logits (torch; gradients flow for relaxed_bernoulli and sigmoid).
+        logits: ``... x K`` router logits: a torch tensor (gradients flow for relaxed_bernoulli and sigmoid) or
+            a numpy array (deterministic modes only; computed in float64).
         mode: one of :data:`ROUTING_MODES`.
         temperature: tau of the relaxed Bernoulli.
         generator: torch generator for the relaxed-Bernoulli noise (on ``logits.device``).
 
     Returns:
-        ``... x K`` weights summing to 1 over the last axis.
+        ``... x K`` weights summing to 1 over the last axis: a tensor for a tensor, float64 ndarray for an ndarray.
+
+    Raises:
+        ConfigError: unknown mode, ``relaxed_bernoulli`` for numpy logits, temperature <= 0.
     """
+    if not isinstance(logits, Tensor):
+        if mode not in ("sigmoid", "binary"):
+            raise ConfigError(f"numpy router logits take a deterministic routing ('sigmoid' or 'binary'); got "
+                              f"{mode!r} (relaxed_bernoulli samples need torch logits and a generator)")
+        r = torch.from_numpy(np.array(logits, dtype=np.float64))
+        return _routing_weights(r, mode, temperature, None).numpy()
+    return _routing_weights(logits, mode, temperature, generator)
+
+
+def route(router: np.ndarray, routing: str) -> np.ndarray:
+    """Numpy caller of :func:`routing_weights` (MP2 black-box tuning): ``... x K`` logits -> float64 weights.
+
+    Args:
+        router: ``... x K`` router logits (array-like).
+        routing: ``sigmoid`` or ``binary``.
+
+    Returns:
+        ``... x K`` float64 weights summing to 1 over the last axis.
+    """
+    return routing_weights(np.asarray(router, dtype=np.float64), routing)  # type: ignore[return-value]
+
+
+def _routing_weights(logits: Tensor, mode: str, temperature: float, generator: torch.Generator | None) -> Tensor:
     if mode == "relaxed_bernoulli":
         if temperature <= 0:
             raise ConfigError(f"relaxed-Bernoulli temperature must be > 0, got {temperature}")
@@ -242,7 +275,7 @@ def routing_weights(
     elif mode == "binary":
         s = (logits > 0).to(logits.dtype)
         none = s.sum(-1, keepdim=True) == 0
-        fallback = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+        fallback = (logits == logits.amax(-1, keepdim=True)).to(logits.dtype)  # argmax module(s), ties share
         s = torch.where(none, fallback, s)
     else:
         raise ConfigError(f"routing mode {mode!r} is unknown; choose one of {ROUTING_MODES}")

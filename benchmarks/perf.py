@@ -11,10 +11,14 @@ Prints, for MiniLM on real SST-2 few-shot data (P candidates x N examples):
    ratio L / (L - l);
 5. bf16 vs fp32 throughput and the agreement of their predicted options.
 
+``--service`` instead measures the HTTP service against the in-process backend (``benchmarks.perf_service``):
+HTTP / in-process evaluate time, and 4 concurrent clients / 1 saturating client throughput.
+
 Usage::
 
     python -m benchmarks.perf                 # full run (minutes on a 2-core CPU)
     python -m benchmarks.perf --quick         # fewer repeats, fewer budgets and layers
+    python -m benchmarks.perf --service       # the service: HTTP vs in-process, 4 clients vs 1
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 section")
     p.add_argument("--quick", action="store_true", help="1 repeat, 3 budgets, layers 0, L/2, L-1")
     p.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=SECTIONS, help="what to run")
+    p.add_argument("--service", action="store_true", help="benchmark the HTTP service instead (starts a server)")
+    p.add_argument("--seconds", type=float, default=20.0, help="--service: seconds per throughput measurement")
     return p.parse_args(argv)
 
 
@@ -175,6 +181,11 @@ def section_bf16(args, backbone, head, data, prompts, fp32_time: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.service:
+        from benchmarks.perf_service import run_service_benchmark
+
+        run_service_benchmark(args)
+        return 0
     if args.quick:
         args.repeats, args.budgets = 1, sorted({2048, DEFAULT_TOKEN_BUDGET, 1 << 30})
     if DEFAULT_TOKEN_BUDGET not in args.budgets:

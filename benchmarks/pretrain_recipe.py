@@ -12,6 +12,15 @@ Reports (JSON + markdown, printed and written to ``--out``, default ``<run>/reci
   routed by a seen task's router (``--routers``, default mr, sst5 and ``uniform`` = all modules equal), with the
   controls of the design: zero prompt (trained head), untrained head (trained prompts, fresh head), the
   predicted-class distribution and the AUC (binary tasks).
+
+Agreement with the pre-training curve: the upstream numbers are scored by the same scorer (the evaluator, through
+``score_dataset``), with each task's own metric (MRPC: F1) and on the same dev examples the trainer evaluated
+(``bbt_mp2.pretrain.data.load_task_part``: the subsample is a function of the run seed, the task's router row and
+the split), so ``after`` equals the curve's dev value of the checkpoint's step (test:
+``tests/bbt_mp2/pretrain/test_pretrain_recipe_report.py``). Reports made before this fix drew the dev subsample
+from another random stream (keyed by the task name's length instead of its router row): different 300 examples
+per task, hence step 9,250 of the deep run showed a mean of 0.752 in the curve and 0.744 in the report; both also
+reported MRPC as accuracy.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import torch
 
 from bbt_mp2.checkpoint import load_checkpoint
 from bbt_mp2.pretrain import PretrainConfig, PretrainModel, score_dataset
-from bbt_mp2.pretrain.data import _STREAM_SUBSAMPLE, child_rng, encode_examples
+from bbt_mp2.pretrain.data import _STREAM_SUBSAMPLE, child_rng, encode_examples, load_task_part
 from bbt_mp2.pretrain.model import freeze_backbone
 
 logger = logging.getLogger("benchmarks.pretrain_recipe")
@@ -40,6 +49,15 @@ def _controls(scores: Any) -> dict[str, Any]:
     from bbt_mp2.pretrain.evaluation import prediction_controls
 
     return prediction_controls(scores)
+
+
+def _upstream_dev(cfg: PretrainConfig, index: int, backbone: Any, dev_size: int | None) -> Any:
+    """The dev part of upstream task ``index`` exactly as pre-training evaluated it."""
+    from bbt_mp2.tasks import get_task
+
+    return load_task_part(get_task(cfg.tasks[index]), index, "dev", backbone, n_tokens=cfg.n_tokens,
+                          max_length=cfg.max_length, seed=cfg.seed, size=cfg.dev_size if dev_size is None else dev_size,
+                          data_root=cfg.data_root)
 
 
 def _encode(task: str, split: str, backbone: Any, n_tokens: int, max_length: int, limit: int, seed: int,
@@ -55,14 +73,20 @@ def _encode(task: str, split: str, backbone: Any, n_tokens: int, max_length: int
 
 
 def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tuple[str, ...], limit: int,
-                        dev_size: int | None, batch_size: int = 64, device: str = "cpu") -> dict[str, Any]:
-    """All numbers of the report (see module docstring); the forward passes run on ``device``."""
+                        dev_size: int | None, batch_size: int = 64, device: str = "cpu",
+                        backbone: Any | None = None) -> dict[str, Any]:
+    """All numbers of the report (see module docstring); the forward passes run on ``device``.
+
+    ``backbone``: the run's backbone already loaded (default: ``load_backbone`` of the run's config).
+    """
     from bbt_mp2.backbones import load_backbone
 
     ckpt_dir = run_dir / "checkpoint" if (run_dir / "checkpoint").is_dir() else run_dir
     ckpt = load_checkpoint(ckpt_dir)
     cfg = PretrainConfig.from_dict(ckpt.config.meta["pretrain_config"])
-    backbone = freeze_backbone(load_backbone(cfg.backbone, device=device))
+    if backbone is None:
+        backbone = load_backbone(cfg.backbone, device=device)
+    backbone = freeze_backbone(backbone)
     trained = PretrainModel.from_checkpoint(ckpt, backbone).to(device)
     untrained = PretrainModel.build(n_tasks=len(cfg.tasks), layers=ckpt.config.layers, n_modules=cfg.n_modules,
                                     d=cfg.d, n_tokens=cfg.n_tokens, hidden=backbone.hidden, seed=cfg.seed).to(device)
@@ -78,14 +102,16 @@ def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tupl
     def score(head: Any, ds: Any, prompts: torch.Tensor) -> Any:
         return score_dataset(backbone, head, ds, prompts.detach(), layers, batch_size=batch_size, device=device)
 
+    from bbt_mp2.tasks import get_task
+
     with torch.no_grad():
         for t, task in enumerate(cfg.tasks):
-            ds = _encode(task, "dev", backbone, n, cfg.max_length, dev_size or cfg.dev_size, cfg.seed, cfg.data_root)
+            ds = _upstream_dev(cfg, t, backbone, dev_size)
             out["upstream"][task] = {
                 "after": score(trained.head, ds, trained.layer_prompts(t, routing)).metric,
                 "untrained": score(untrained.head, ds, untrained.layer_prompts(t, routing)).metric,
                 "zero_prompt_trained_head": score(trained.head, ds, zero).metric,
-                "n": len(ds)}
+                "n": len(ds), "metric": get_task(task).metric.value}
         for task in unseen:
             ds = _encode(task, "test", backbone, n, cfg.max_length, limit, cfg.seed, cfg.data_root)
             rows: dict[str, Any] = {"zero_prompt": _controls(score(trained.head, ds, zero))}
@@ -107,15 +133,15 @@ def _router_prompts(model: PretrainModel, cfg: PretrainConfig, name: str, routin
 
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [f"checkpoint `{report['checkpoint']}` (step {report['step']}, routing {report['routing']})", "",
-             "| upstream task | untrained | zero prompt + trained head | pre-trained | n dev |",
-             "|---|---|---|---|---|"]
+             "| upstream task | metric | untrained | zero prompt + trained head | pre-trained | n dev |",
+             "|---|---|---|---|---|---|"]
     for task, r in report["upstream"].items():
-        lines.append(f"| {task} | {r['untrained']:.3f} | {r['zero_prompt_trained_head']:.3f} | {r['after']:.3f} | "
-                     f"{r['n']} |")
+        lines.append(f"| {task} | {r.get('metric', 'acc')} | {r['untrained']:.3f} | "
+                     f"{r['zero_prompt_trained_head']:.3f} | {r['after']:.3f} | {r['n']} |")
     ups = list(report["upstream"].values())
     if ups:
         mean = {k: np.mean([r[k] for r in ups]) for k in ("untrained", "zero_prompt_trained_head", "after")}
-        lines.append(f"| **mean** | {mean['untrained']:.3f} | {mean['zero_prompt_trained_head']:.3f} | "
+        lines.append(f"| **mean** | | {mean['untrained']:.3f} | {mean['zero_prompt_trained_head']:.3f} | "
                      f"{mean['after']:.3f} | |")
     lines += ["", "| unseen task | prompt / head | acc | AUC | predicted distribution | n |",
               "|---|---|---|---|---|---|"]

@@ -37,7 +37,7 @@ from gpytorch.priors import LogNormalPrior
 from optimizers.base import Optimizer
 from optimizers.configs import OptimizerConfig
 from optimizers.errors import ConfigError, ResumeError
-from optimizers.registry import register_optimizer, register_preset
+from optimizers.registry import register_optimizer
 
 __all__ = ["BOUCB", "BOUCBConfig", "kappa_to_beta"]
 
@@ -90,8 +90,8 @@ class BOUCBConfig(OptimizerConfig):
     maxiter: int = 200  # L-BFGS-B iterations of the acquisition search
     torch_threads: int | None = None  # torch threads during a step; None = unchanged
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         self._check_float("kappa", positive=False)
         if self.kappa < 0:
             self._fail("kappa", "a finite number >= 0", "The paper uses kappa=2.0.")
@@ -117,7 +117,10 @@ class BOUCBConfig(OptimizerConfig):
 
 @register_optimizer("bo-ucb")
 class BOUCB(Optimizer):
-    """GP-UCB on a box; `n_init` random candidates, then `q` acquisition maximisers per ask.
+    """GP-UCB on a box: the `n_init` random candidates as one population, then `q` acquisition maximisers per ask.
+
+    With `q > 1` the `q` candidates of an ask maximise the Monte-Carlo qUCB jointly, so a generation of `q`
+    candidates is scored in one backend request.
 
     Args:
         config: a :class:`BOUCBConfig`.
@@ -125,8 +128,8 @@ class BOUCB(Optimizer):
 
     Example:
         >>> opt = BOUCB(BOUCBConfig(seed=0, n_init=5), dim=2)
-        >>> for _ in range(8):
-        ...     X = opt.ask()                     # 1 x 2 (q = 1)
+        >>> for _ in range(4):
+        ...     X = opt.ask()                     # 5 x 2 first (the initial design), then 1 x 2 (q = 1)
         ...     opt.tell(X, (X ** 2).sum(1))
     """
 
@@ -148,8 +151,8 @@ class BOUCB(Optimizer):
 
     def _ask(self) -> np.ndarray:
         n = self._X.shape[0]
-        if n < self.config.n_init:
-            return self._init_X[n:n + self.config.q]
+        if n < self.config.n_init:  # the rest of the initial design, as one population (one request)
+            return self._init_X[n:]
         start = time.perf_counter()
         step_seed = int(np.random.SeedSequence([self.config.seed, n]).generate_state(1)[0] % (2**31))
         threads = torch.get_num_threads()
@@ -223,10 +226,3 @@ def _make_kernel(kind: str, dim: int) -> Kernel | None:
     prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(dim), scale=math.sqrt(3))
     return MaternKernel(nu=2.5, lengthscale_prior=prior,
                         lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=prior.mode))
-
-
-register_preset("bo-ucb", "reference", {"kappa": 2.0, "n_init": 20, "bounds": 5.0, "kernel": "iso-matern52"},
-                source="MPMP stage I via bayes_opt 1.2: 20 random points, UCB kappa 2, isotropic Matern-5/2, "
-                       "router logits in [-5, 5]")
-register_preset("bo-ucb", "paper", {"kappa": 2.0, "n_init": 20, "bounds": 5.0, "kernel": "iso-matern52"},
-                source="MP2 paper appendix A: BO with UCB, kappa 2 (other settings unstated; reference values)")

@@ -19,7 +19,7 @@ import numpy as np
 from optimizers.base import Optimizer
 from optimizers.configs import OptimizerConfig
 from optimizers.errors import ConfigError, ResumeError
-from optimizers.registry import register_optimizer, register_preset
+from optimizers.registry import register_optimizer
 
 __all__ = ["CMA", "CMAConfig"]
 
@@ -43,8 +43,8 @@ class CMAConfig(OptimizerConfig):
     bounds: float | None = None  # box [-bounds, bounds]^D; None = unbounded
     x0: tuple[float, ...] | None = None  # initial mean; None = zeros
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         self._check_float("sigma0")
         self._check_int("popsize", minimum=2)
         self._check_float("bounds", optional=True)
@@ -165,9 +165,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-register_preset("cma", "reference", {"sigma0": 0.1, "bounds": None, "popsize": 20},
-                source="MPMP Shallow/bbt.py stage II: sigma0 0.1, popsize 20, bound 0 (no box)")
-register_preset("cma", "paper", {"sigma0": 0.1, "bounds": None, "popsize": 20},
-                source="MP2 paper appendix A, shallow stage II: mu 0, sigma 0.1 (no box stated); same as reference")

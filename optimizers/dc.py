@@ -20,7 +20,7 @@ from optimizers.base import Optimizer
 from optimizers.cma import CMA, CMAConfig
 from optimizers.configs import OptimizerConfig
 from optimizers.errors import ConfigError, ResumeError
-from optimizers.registry import register_optimizer, register_preset
+from optimizers.registry import register_optimizer
 
 __all__ = ["DivideAndConquer", "DivideAndConquerCMA", "DivideAndConquerConfig", "InnerFactory"]
 
@@ -53,8 +53,8 @@ class DivideAndConquerConfig(OptimizerConfig):
     bounds: float | None = 5.0  # box [-bounds, bounds]^D; None = unbounded
     x0: tuple[float, ...] | None = None  # start / first incumbent; None = zeros
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.block_sizes is not None:
             sizes = self.block_sizes
             if isinstance(sizes, (str, bytes)) or not all(
@@ -212,9 +212,3 @@ class DivideAndConquer(Optimizer):
 
 DivideAndConquerCMA = DivideAndConquer
 """Alias used in the module map and the style guide."""
-
-register_preset("dc-cma", "reference", {"sigma0_first": 0.5, "sigma0": 0.1, "bounds": 5.0, "popsize": 20},
-                source="MPMP Deep/deepbbt.py stage II: sigma0 0.5 (layer 0) / 0.1 (others), bounds [-5, 5], popsize 20")
-register_preset("dc-cma", "paper", {"sigma0_first": 0.05, "sigma0": 0.01, "bounds": None, "popsize": 20},
-                source="MP2 paper appendix A, deep stage II: mu 0, sigma 5e-2 (embedding layer) / 1e-2 (others); "
-                       "no box stated")

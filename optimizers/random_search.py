@@ -10,7 +10,7 @@ import numpy as np
 from optimizers.base import Optimizer
 from optimizers.configs import OptimizerConfig
 from optimizers.errors import ConfigError, ResumeError
-from optimizers.registry import register_optimizer, register_preset
+from optimizers.registry import register_optimizer
 
 __all__ = ["RandomSearch", "RandomSearchConfig"]
 
@@ -35,8 +35,8 @@ class RandomSearchConfig(OptimizerConfig):
     sigma: float = 1.0  # std of gaussian proposals
     x0: tuple[float, ...] | None = None  # gaussian centre; None = zeros
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         self._check_int("popsize", minimum=1)
         self._check_choice("distribution", ("uniform", "gaussian"))
         self._check_float("bounds", optional=True)
@@ -84,7 +84,3 @@ class RandomSearch(Optimizer):
             self._rng.bit_generator.state = state["rng_state"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ResumeError(f"random-search state has no valid generator state ({exc})") from exc
-
-
-register_preset("random", "reference", {}, source="no literature setting; the defaults (uniform in [-5, 5]^D)")
-register_preset("random", "paper", {}, source="no literature setting; the defaults (uniform in [-5, 5]^D)")

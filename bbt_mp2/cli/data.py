@@ -1,4 +1,8 @@
-"""``bbt-mp2 data list`` and ``bbt-mp2 data show TASK``: the registered tasks, and exactly what the model reads.
+"""``bbt-mp2 data list|check|show``: the registered tasks, a check of your own task spec, what the model reads.
+
+``data check SPEC`` loads a task spec file (``bbt_mp2.tasks.user``) and every split of its data files (a missing
+column, an unknown label or a malformed line is reported with file and line), then prints the split sizes, the
+class balance and the few-shot split sizes. ``data show`` takes a registered task name or a spec file.
 
 ``data show`` converts a few few-shot training examples to MRC form and encodes them as the tuning run would:
 the MRC text, the tokens (placeholders shown as ``[P1]``..``[Pn]``, padding left out), and the gold answer span
@@ -24,15 +28,18 @@ _SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``data {list,show}`` on the top-level sub-parsers."""
+    """Register ``data {list,check,show}`` on the top-level sub-parsers."""
     p = subparsers.add_parser("data", help="list tasks; show the MRC view and tokens of a task's examples")
     sub = p.add_subparsers(dest="data_command", required=True)
     ls = sub.add_parser("list", help="table of registered tasks: language, type, #labels, split sizes")
     ls.add_argument("--data", default=None, help="data folder (default: $BBT_MP2_DATA or ../shared/data)")
     ls.add_argument("--lang", choices=("zh", "en"), default=None, help="only tasks of this language")
     ls.add_argument("--no-sizes", action="store_true", help="do not read the files (faster; sizes left out)")
+    check = sub.add_parser("check", help="validate a task spec file and its data files; split sizes, class balance")
+    check.add_argument("spec", help="task spec file (YAML/JSON, see bbt_mp2.tasks.user)")
+    check.add_argument("--seed", type=int, default=13, help="few-shot seed whose split is checked (default 13)")
     show = sub.add_parser("show", help="MRC text, tokens and answer span of a few few-shot training examples")
-    show.add_argument("task", help="task name (see `bbt-mp2 data list`)")
+    show.add_argument("task", help="task name (see `bbt-mp2 data list`) or a task spec file")
     show.add_argument("--seed", type=int, default=13, help="few-shot seed (default 13)")
     show.add_argument("-n", type=int, default=3, help="number of examples to show (default 3)")
     show.add_argument("--split", choices=("train", "dev", "test"), default="train", help="few-shot split")
@@ -47,7 +54,42 @@ def run(args: argparse.Namespace) -> int:
     """Run ``data list`` or ``data show``; returns the exit status."""
     if args.data_command == "list":
         return _list(args)
+    if args.data_command == "check":
+        return _check(args)
     return _show(args)
+
+
+def _balance(spec: Any, examples: list[Any]) -> str:
+    """``"bad 12 (48%), good 13 (52%)"`` for a classification split; the size alone otherwise."""
+    if not spec.n_classes:
+        return f"{len(examples)} examples"
+    counts = [sum(1 for e in examples if e.label == c) for c in range(spec.n_classes)]
+    parts = [f"{w} {n} ({n / max(len(examples), 1):.0%})" for w, n in zip(spec.label_words, counts)]
+    return f"{len(examples)} examples: " + ", ".join(parts)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Load a spec and every split (errors name file, line and problem); print sizes, balance, few-shot sizes."""
+    from bbt_mp2.tasks import fewshot, load_split
+    from bbt_mp2.tasks.user import has_test_split, load_user_task
+
+    spec = load_user_task(args.spec)
+    files = {k: v[0] for k, v in spec.extra["splits"].items() if isinstance(v, list)}
+    print(f"task {spec.name} ({spec.lang}, {spec.type.value}, metric {spec.metric.value}) from {args.spec}; "
+          f"label words {list(spec.label_words) or '-'}; k_shot {spec.k_shot}")
+    print(f"files: {files}")
+    for split in ("train", "dev", "test"):
+        if split == "test" and not has_test_split(spec):
+            print("test: none (the spec names no test file: tuning reports dev only)")
+            continue
+        print(f"{split}: {_balance(spec, load_split(spec.name, split))}")
+    fs = fewshot(spec.name, args.seed)
+    print(f"few-shot (seed {args.seed}, k {fs.k}): train {_balance(spec, fs.train)}; dev {_balance(spec, fs.dev)}")
+    short = [w for c, w in enumerate(spec.label_words) if sum(e.label == c for e in fs.train) < fs.k]
+    if short:
+        print(f"warning: classes {short} have fewer than k={fs.k} few-shot training examples")
+    print("ok")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -116,11 +158,12 @@ def _load_tokenizer(spec: Any, explicit: str | None, texts: list[str]) -> tuple[
 def _show(args: argparse.Namespace) -> int:
     from bbt_mp2.encoding import encode
     from bbt_mp2.mrc import template_for, to_mrc
-    from bbt_mp2.tasks import fewshot, get_task
+    from bbt_mp2.tasks import fewshot
+    from bbt_mp2.tasks.user import resolve_task
 
     if args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
-    spec = get_task(args.task)
+    spec = resolve_task(args.task)
     split = getattr(fewshot(spec.name, args.seed, data_root=args.data), args.split)
     examples = list(split[: args.n])
     tpl = template_for(spec)

@@ -1,4 +1,4 @@
-"""``bbt-mp2 pretrain``: gradient multi-task pre-training of modular prompts, router analysis, demo checkpoint.
+"""``bbt-mp2 pretrain``: gradient multi-task pre-training of modular prompts, router analysis, shipping a copy.
 
 Examples::
 
@@ -7,7 +7,7 @@ Examples::
     bbt-mp2 pretrain --out runs/pretrain-deep --resume --steps 6000                    # continue a run
     torchrun --nproc_per_node 2 -m bbt_mp2.cli pretrain --recipe english --out runs/ddp   # several processes
     bbt-mp2 pretrain --analyze runs/pretrain-deep                                        # dendrogram + table
-    bbt-mp2 pretrain --demo                                                              # cached demo checkpoint
+    bbt-mp2 pretrain --export runs/pretrain-deep --name english-deep                    # ship a float16 copy
     bbt-mp2 pretrain --downstream prompt-tuning --task sst2 --checkpoint runs/pretrain-deep/checkpoint \
         --seed 13 --steps 200 --out runs/pt-sst2-13                                      # gradient baseline
 """
@@ -63,7 +63,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--analyze", type=Path, metavar="DIR", help="router analysis of a run or checkpoint directory")
     p.add_argument("--analysis-out", type=Path, default=None, help="where --analyze writes (default DIR/analysis)")
-    p.add_argument("--demo", action="store_true", help="make (or find) the cached demo checkpoint and print its path")
+    p.add_argument("--export", type=Path, metavar="RUN_OR_CKPT_DIR",
+                   help="write a float16 copy of this checkpoint into the package (bbt_mp2/checkpoints/NAME) and "
+                        "list its sha256 in SHA256SUMS")
+    p.add_argument("--name", help="shipped name for --export (e.g. english-deep, english-shallow)")
+    p.add_argument("--reference", default="auto", metavar="TASK:ROUTER",
+                   help="--export also stores the float32 zero-shot predictions on TASK's test set, modules routed "
+                        "by ROUTER's row (default auto: sst2:mr when the checkpoint has mr; none to skip)")
+    p.add_argument("--export-root", type=Path, default=None,
+                   help="folder of shipped checkpoints for --export (default: the package's bbt_mp2/checkpoints)")
     p.add_argument("--downstream", choices=["mp2-grad", "prompt-tuning", "p-tuning-v2"],
                    help="run a gradient downstream method on a few-shot split (needs --task, --checkpoint, --out)")
     p.add_argument("--task", help="downstream task")
@@ -127,11 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"dendrogram: {out['dendrogram']}\ntable: {out['table']}\n")
         print(Path(out["table"]).read_text())
         return 0
-    if args.demo:
-        from bbt_mp2.pretrain import ensure_demo_checkpoint
-
-        print(ensure_demo_checkpoint(progress=not args.no_progress))
-        return 0
+    if args.export is not None:
+        return _export(args)
     if args.out is None:
         raise ConfigError("bbt-mp2 pretrain needs --out DIR (the run directory)")
     if args.downstream:
@@ -159,4 +164,30 @@ def _downstream(args: argparse.Namespace) -> int:
                            checkpoint=args.checkpoint, **extra)
     result = run_gradient_downstream(cfg, args.out, device=args.device or "cpu")
     print(json.dumps({k: result[k] for k in ("task", "method", "seed", "start", "tuned")}, indent=2))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from bbt_mp2.checkpoint import TENSORS_FILE, export_checkpoint, load_checkpoint
+
+    if not args.name:
+        raise ConfigError("--export needs --name NAME, the shipped name (e.g. --name english-deep)")
+    path = export_checkpoint(args.export, args.name, root=args.export_root)
+    config = load_checkpoint(path).config
+    size = (path / TENSORS_FILE).stat().st_size / 2**20
+    print(f"exported {args.export} -> {path} (float16, {size:.1f} MB, step {config.meta.get('step', '?')}); "
+          f"sha256 listed in {path.parent / 'SHA256SUMS'}")
+    reference = args.reference
+    if reference == "auto":
+        reference = "sst2:mr" if "mr" in config.task_names else "none"
+    if reference != "none":
+        from bbt_mp2.shipped import REFERENCE_FILE, write_reference
+
+        task, sep, router = reference.partition(":")
+        if not sep or not task or not router:
+            raise ConfigError(f"--reference expects TASK:ROUTER (e.g. sst2:mr) or none, got {reference!r}")
+        got = write_reference(config.meta["shipped"]["source"], path, task=task, router=router,
+                              data_root=args.data_root)
+        print(f"{REFERENCE_FILE}: float32 zero-shot predictions on {task} test ({len(got['predicted'])} examples, "
+              f"router {router}); the float16 copy agrees on {got['agreement']:.4f}")
     return 0

@@ -25,12 +25,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Tune a frozen model on a few-shot task with a gradient-free method; writes config.json, "
                     "history.jsonl, state, best parameters, result.json and curve.png to the run directory.",
     )
-    p.add_argument("--task", required=True, help="task name (see `bbt-mp2 data list`)")
+    p.add_argument("--task", required=True,
+                   help="task name (see `bbt-mp2 data list`) or a task spec file (YAML/JSON, see `bbt-mp2 data check`)")
     p.add_argument("--method", required=True, help="bbt, bbtv2, mp2-shallow, mp2-deep or mp2-router")
     p.add_argument("--seed", type=int, default=42, help="run seed: few-shot split and every derived seed")
     p.add_argument("--budget", type=int, default=None, help="API calls on the training set (default: the preset's)")
-    p.add_argument("--checkpoint", type=Path, default=None,
-                   help="MP2 checkpoint directory (MP2: modules and A; every method: the MRC head)")
+    p.add_argument("--checkpoint", default=None,
+                   help="MP2 checkpoint: shipped name (english-deep, english-shallow) or directory (MP2: modules and "
+                        "A; every method: the MRC head); default english-deep for English tasks on MiniLM")
     p.add_argument("--preset", default="reference", help="hyper-parameter preset: reference (code) or paper")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<task>-<method>-seed<S>)")
     p.add_argument("--backbone", default="minilm", help="backbone name or path (default minilm)")
@@ -41,6 +43,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="override a method setting, e.g. --set popsize=10 --set sigma=0.5 (repeatable)")
     p.add_argument("--data-root", default=None, help="task data folder (default: $BBT_MP2_DATA or ../shared/data)")
     p.add_argument("--device", default="cpu", help="torch device of the local backend")
+    p.add_argument("--server", default=None, metavar="URL",
+                   help="tune against a `bbt-mp2 serve` server instead of a local model (checkpoint = a served id)")
+    p.add_argument("--api-key", default=None, help="API key for --server (default: $BBT_MP2_API_KEY)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -81,23 +86,22 @@ class ProgressBar:
 
 def _validate(args: argparse.Namespace) -> dict[str, Any]:
     """Every check that needs no model: names, settings, budget, checkpoint directory."""
+    from bbt_mp2.checkpoint import default_checkpoint
     from bbt_mp2.methods import RunConfig, build_config, get_method, get_preset
-    from bbt_mp2.methods.compat import MAKE_CHECKPOINT_HINT, read_checkpoint_config
+    from bbt_mp2.methods.compat import read_checkpoint_config
     from bbt_mp2.methods.runner import plan_run
-    from bbt_mp2.tasks import get_task
+    from bbt_mp2.tasks.user import resolve_task
 
     get_method(args.method)
     get_preset(args.preset, args.method)
-    spec = get_task(args.task)
+    spec = resolve_task(args.task)
     overrides = parse_settings(args.method, args.settings)
     if args.budget is not None:
         overrides["budget"] = args.budget
-    if args.checkpoint is None:
-        raise ConfigError(
-            f"{args.method} in the MRC format needs --checkpoint DIR: MP2 takes its modules, projections and head "
-            f"from it, BBT/BBTv2 its MRC span head; {MAKE_CHECKPOINT_HINT}"
-        )
-    read_checkpoint_config(args.checkpoint)
+    if args.server is None:  # a server names its checkpoints by id; they are checked against GET /v1/model
+        if args.checkpoint is None:  # MP2 takes its modules, projections and head from it, BBT/BBTv2 its MRC head
+            args.checkpoint = default_checkpoint(args.backbone, spec.lang)
+        read_checkpoint_config(args.checkpoint)
     # values and stage budgets checked now, before the backbone loads (n_tokens only matters for registration)
     plan_run(RunConfig(task=spec.name, method=args.method, seed=args.seed, preset=args.preset,
                        method_config=build_config(args.method, args.preset, overrides)))
@@ -111,8 +115,18 @@ def run(args: argparse.Namespace) -> int:
     from bbt_mp2.local_backend import LocalBackend
     from bbt_mp2.methods import tune
 
-    backbone = load_backbone(args.backbone, device=args.device)
-    backend = LocalBackend.from_checkpoint(backbone, args.checkpoint)
+    if args.server is not None:
+        from bbt_mp2.methods.api import default_out_dir
+        from servers.client import RemoteBackend
+
+        if args.out is None:
+            args.out = default_out_dir(checked["spec"].name, args.method, args.seed)
+        backend = RemoteBackend(args.server, args.api_key, journal=Path(args.out) / "remote_request.json")
+        if args.checkpoint is None:
+            args.checkpoint = backend.info().default_checkpoint
+    else:
+        backbone = load_backbone(args.backbone, device=args.device)
+        backend = LocalBackend.from_checkpoint(backbone, args.checkpoint)
     bar = ProgressBar(disable=args.no_progress)
     try:
         result = tune(

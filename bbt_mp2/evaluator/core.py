@@ -82,7 +82,8 @@ class Evaluator:
             requested ones a converted copy is used (pass a backbone already there to avoid the copy).
         head: an MRC head: ``head(h: B x T x h) -> (start, end)`` each ``B x T``, ``head.option_scores(start,
             end, option_spans B x C x 2) -> B x C``, ``head.best_spans(start, end, context_spans B x 2,
-            max_answer_tokens) -> B x 2``. Runs in float32.
+            max_answer_tokens, no_answer_spans B x 2) -> B x 2`` (the no-answer phrase is a candidate span, so
+            decoding can answer "no answer"). Runs in float32.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         dtype: backbone compute dtype (``torch.float32``/``"fp32"`` or ``torch.bfloat16``/``"bf16"``); losses
             and metrics are always computed in float32.
@@ -378,7 +379,8 @@ class Evaluator:
             scores = self.head.option_scores(start, end, opt).float().view(c, g, -1)
         else:
             ctx = data.context_spans[r0:r1].repeat(c, 1)
-            spans = self.head.best_spans(start, end, ctx, self.max_answer_tokens).view(c, g, 2)
+            na = data.no_answer_spans[r0:r1].repeat(c, 1)
+            spans = self.head.best_spans(start, end, ctx, self.max_answer_tokens, na).view(c, g, 2)
         if need_span_loss:
             span_loss = losses.span_ce(
                 start.view(c, g, t), end.view(c, g, t), data.start_positions[r0:r1], data.end_positions[r0:r1],

@@ -17,14 +17,15 @@ from torch import Tensor
 
 from bbt_mp2.encoding import EncodedDataset
 
-__all__ = ["Chunk", "PreparedData", "dataset_fingerprint", "plan_chunks", "prepare"]
+__all__ = ["Chunk", "PreparedData", "dataset_fingerprint", "no_answer_spans", "plan_chunks", "prepare"]
 
 
 def dataset_fingerprint(dataset: EncodedDataset) -> str:
     """sha1 of what the forward pass reads and what the losses compare with (ids, masks, types, gold)."""
     digest = hashlib.sha1(f"{dataset.task}|{dataset.n_tokens}".encode())
     for arr in (dataset.input_ids, dataset.attention_mask, dataset.token_type_ids, dataset.start_positions,
-                dataset.end_positions, dataset.option_spans, dataset.labels, dataset.context_spans):
+                dataset.end_positions, dataset.option_spans, dataset.labels, dataset.context_spans,
+                no_answer_spans(dataset)):
         a = np.ascontiguousarray(arr, dtype=np.int64)
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
@@ -41,7 +42,8 @@ class PreparedData:
         lengths: real length of each sorted row.
         input_ids, attention_mask, token_type_ids: ``N x T'`` int64 device tensors (``T'`` = longest real length).
         start_positions, end_positions, labels: ``N`` int64 device tensors.
-        option_spans: ``N x C x 2`` int64 device tensor; context_spans: ``N x 2``.
+        option_spans: ``N x C x 2`` int64 device tensor; context_spans: ``N x 2``; no_answer_spans: ``N x 2``
+            (first, last) token of the no-answer phrase, -1 where there is none.
     """
 
     fingerprint: str
@@ -55,6 +57,7 @@ class PreparedData:
     labels: Tensor
     option_spans: Tensor
     context_spans: Tensor
+    no_answer_spans: Tensor
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -86,7 +89,17 @@ def prepare(dataset: EncodedDataset, device: torch.device, fingerprint: str | No
         labels=rows(dataset.labels),
         option_spans=rows(spans),
         context_spans=rows(dataset.context_spans),
+        no_answer_spans=rows(no_answer_spans(dataset)),
     )
+
+
+def no_answer_spans(dataset: EncodedDataset) -> np.ndarray:
+    """``N x 2`` int64 (first, last) token of each example's no-answer phrase; ``-1`` rows where there is none
+    (option tasks, or datasets encoded without the field)."""
+    spans = dataset.no_answer_spans
+    if spans is None:
+        return np.full((len(dataset), 2), -1, dtype=np.int64)
+    return np.asarray(spans, dtype=np.int64).reshape(len(dataset), 2)
 
 
 def _real_lengths(mask: np.ndarray) -> np.ndarray:

@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bbt_mp2.backend import Backend
+from bbt_mp2.backend import Backend, ModelInfo
 from bbt_mp2.errors import CheckpointError
-from bbt_mp2.methods.compat import read_checkpoint_config
+from bbt_mp2.methods.compat import served_checkpoint_config
 from bbt_mp2.methods.registry import build_config, get_method, get_preset
 from bbt_mp2.methods.runner import ProgressCallback, RunConfig, run_method
 from bbt_mp2.methods.session import RunResult
 
-__all__ = ["tune", "default_out_dir"]
+__all__ = ["tune", "default_out_dir", "served_checkpoint_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,23 @@ logger = logging.getLogger(__name__)
 def default_out_dir(task: str, method: str, seed: int) -> Path:
     """``runs/<task>-<method>-seed<seed>`` under the current directory."""
     return Path("runs") / f"{task}-{method}-seed{seed}"
+
+
+def served_checkpoint_id(info: ModelInfo, checkpoint: str | os.PathLike[str]) -> str:
+    """The id under which the backend serves ``checkpoint``: the id itself, or (LocalBackend) the absolute path of
+    a local checkpoint directory given by a relative path.
+
+    Raises:
+        CheckpointError: the backend serves no such checkpoint (the served ids are listed).
+    """
+    text = os.fspath(checkpoint)
+    if text in info.checkpoints:
+        return text
+    local = Path(text).expanduser()
+    if local.is_dir() and str(local.resolve()) in info.checkpoints:
+        return str(local.resolve())
+    served_checkpoint_config(info, text)  # raises, naming the served ids
+    return text
 
 
 def tune(
@@ -47,13 +64,15 @@ def tune(
     """Tune ``method`` on ``task`` with ``seed`` through ``backend`` and write a run directory.
 
     Args:
-        task: task name (or a :class:`TaskSpec`).
+        task: task name, task spec file (YAML/JSON, ``bbt_mp2.tasks.user``) or a :class:`TaskSpec`.
         method: ``bbt``, ``bbtv2``, ``mp2-shallow``, ``mp2-deep`` or ``mp2-router``.
         seed: run seed: the few-shot split (``bbt_mp2.tasks.fewshot(task, seed)``) and every derived seed.
         budget: total API calls on the training set; None = the preset's.
         backend: the frozen model (``LocalBackend`` or ``RemoteBackend``).
-        checkpoint: MP2 checkpoint directory (MP2: modules + A; BBT/BBTv2: recorded as the head's source, and its
-            prompt length is the default ``n_tokens``).
+        checkpoint: id of a checkpoint the backend serves (``backend.info().checkpoints``; for a ``LocalBackend``
+            also the shipped name or directory it was built from). MP2: its modules z and learned A; BBT/BBTv2:
+            its MRC head scores the prompts and its prompt length is the default ``n_tokens``. The run's
+            config.json records the id and the sha256 of its tensors.
         out_dir: run directory; default ``runs/<task>-<method>-seed<seed>``.
         preset: ``reference`` (released code) or ``paper``.
         overrides: config values over the preset (``{"popsize": 10, ...}``).
@@ -70,18 +89,19 @@ def tune(
         The :class:`RunResult`.
     """
     from bbt_mp2 import tasks
+    from bbt_mp2.tasks.user import resolve_task
 
-    spec = tasks.get_task(task) if isinstance(task, str) else task
+    spec = resolve_task(task) if isinstance(task, (str, os.PathLike)) else task  # a name or a spec file
     entry = get_method(method)
     get_preset(preset, method)  # unknown preset -> error before any work
     values: dict[str, Any] = dict(overrides or {})
     if budget is not None:
         values["budget"] = int(budget)
-    if checkpoint is not None:
-        values["checkpoint"] = str(Path(checkpoint).resolve())
     fields = entry.config_cls.field_names()
     if checkpoint is not None:
-        ckpt_n = read_checkpoint_config(checkpoint).n_tokens
+        info = backend.info()
+        values["checkpoint"] = served_checkpoint_id(info, checkpoint)
+        ckpt_n = served_checkpoint_config(info, values["checkpoint"]).n_tokens
         if "n_tokens" in fields and n_tokens is None and "n_tokens" not in values:
             n_tokens = ckpt_n
             logger.info("n_tokens=%d from checkpoint %s", ckpt_n, checkpoint)
@@ -96,5 +116,14 @@ def tune(
     if data is None:
         data = tasks.fewshot(spec.name, int(seed), data_root=data_root)
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec.name, method, int(seed))
-    return run_method(config, backend, data, str(out), resume, optimizer=optimizer, callbacks=callbacks,
-                      task_spec=spec)
+    from bbt_mp2.tuned import clear_failure, record_failure, record_tuned
+
+    try:
+        result = run_method(config, backend, data, str(out), resume, optimizer=optimizer, callbacks=callbacks,
+                            task_spec=spec)
+    except Exception as exc:  # recorded for `bbt-mp2 runs` (failed), then raised unchanged
+        record_failure(out, exc)
+        raise
+    clear_failure(out)
+    record_tuned(out, spec)  # what `bbt-mp2 predict` / bbt_mp2.load_tuned need
+    return result

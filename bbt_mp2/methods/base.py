@@ -18,6 +18,7 @@ import numpy as np
 
 from bbt_mp2.backend import LOSSES, ModelInfo, PromptParam
 from bbt_mp2.errors import ConfigError
+from bbt_mp2.methods.selection import check_selection
 
 __all__ = ["MethodConfig", "Stage", "TuningMethod", "parse_value", "derive_seeds"]
 
@@ -42,9 +43,21 @@ class MethodConfig:
 
     Subclasses add their fields; every subclass has ``budget`` (total API calls on the training set),
     ``loss`` and ``eval_every``.
+
+    Attributes:
+        optimizer: registry name or import path (``optimizers.make_optimizer``) of the optimizer of the method's
+            tuning stage (its last: BBT's CMA-ES, the per-layer CMA-ES of BBTv2 and deep MP2 (kept divide and
+            conquer), MP2's stage II, router-only MP2's BO); it gets the stage's start point, step size, population
+            size and box where its config has them. None = the method's own optimizer.
+        selection: the dev-selection rule (:mod:`bbt_mp2.methods.selection`): ``metric`` (dev metric, ties broken
+            by the lower dev loss; default), ``loss`` (dev loss) or ``current`` (the reference code's periodic
+            current candidate, strict dev-metric improvement).
     """
 
     method: ClassVar[str] = ""  # registry name, set by each subclass
+
+    optimizer: str | None = None  # tuning-stage optimizer by name (e.g. "random", "ng:NGOpt"); None = the method's
+    selection: str = "metric"  # dev selection rule: metric (ties -> lower dev loss) | loss | current (reference)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field (tuples become lists)."""
@@ -84,6 +97,10 @@ class MethodConfig:
         loss = getattr(self, "loss", "auto")
         if loss not in LOSSES:
             raise ConfigError(f"{self.method}: loss {loss!r} is unknown; choose one of {LOSSES}")
+        check_selection(self.selection, self.method)  # bbt_mp2.methods.selection
+        if self.optimizer is not None and (not isinstance(self.optimizer, str) or not self.optimizer.strip()):
+            raise ConfigError(f"{self.method}: optimizer must be an optimizer name (see optimizers.optimizer_names()) "
+                              f"or None for the method's own, got {self.optimizer!r}")
         for name in ("eval_every", "popsize", "d", "n_tokens"):
             value = getattr(self, name, 1)
             if value is not None and (not isinstance(value, int) or value <= 0):
@@ -188,6 +205,13 @@ class TuningMethod(ABC):
     @abstractmethod
     def check(self, info: ModelInfo) -> None:
         """Validate the config against the served backbone (and any checkpoint) before any work."""
+
+    def attach(self, backend: Any) -> None:
+        """Fetch what the method needs from the backend after :meth:`check` (MP2: the checkpoint's modules z).
+
+        Only plain data crosses (``Backend.checkpoint_modules``); the default fetches nothing.
+        """
+        return None
 
     @property
     @abstractmethod

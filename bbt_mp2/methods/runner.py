@@ -1,9 +1,10 @@
 """The run loop shared by every method: budgets, dev selection, resume, history, result.
 
 One API call = one candidate scored on the training set; a stage spends whole generations while they fit its
-budget. Every ``eval_every`` stage calls (and at the end of each stage) the incumbent (``optimizer.best``) is
-scored on dev; it replaces the selected parameters only on a strict improvement (the untuned starting point is the
-first selection). Dev and control calls are counted apart from the budget. After every generation the loop and
+budget. Every ``eval_every`` stage calls (and at the end of each stage) a candidate is scored on dev and may replace
+the selected parameters, by the method's ``selection`` rule (:mod:`bbt_mp2.methods.selection`: the incumbent
+``optimizer.best`` with dev-loss tie-break by default; the untuned starting point is the first selection). Dev
+and control calls are counted apart from the budget. After every generation the loop and
 optimizer state are rewritten atomically, so a killed run resumes from its last generation and ends with the same
 result as an uninterrupted one.
 """
@@ -24,6 +25,7 @@ from bbt_mp2.methods.base import MethodConfig, Stage, TuningMethod
 from bbt_mp2.methods.controls import prediction_controls
 from bbt_mp2.methods.registry import config_from_dict, get_method
 from bbt_mp2.methods.rundir import RunDir
+from bbt_mp2.methods.selection import current_index, improves
 from bbt_mp2.methods.session import RunResult, check_resume, describe_run, new_state
 
 __all__ = ["RunConfig", "RunResult", "run_method", "plan_run", "ProgressCallback"]
@@ -84,6 +86,7 @@ class _Loop:
         self.config, self.backend, self.method, self.rundir = config, backend, method, rundir
         self.callbacks = list(callbacks)
         self.loss = getattr(config.method_config, "loss", "auto")
+        self.selection = getattr(config.method_config, "selection", "metric")
         self.budget = sum(b for _, b, _ in method.stage_plan())
         self.state: dict[str, Any] = {}
         self.t0 = time.perf_counter()
@@ -105,23 +108,26 @@ class _Loop:
             cb(dict(record, budget=self.budget, best_dev=self.state["selection"]["dev_metric"]))
 
     # -- evaluations ---------------------------------------------------------------------------------------------
-    def dev_eval(self, stage: Stage, x: np.ndarray) -> float:
-        """Score incumbent ``x`` (``D``) on dev; select it on a strict improvement. Returns its dev metric."""
+    def dev_eval(self, stage: Stage, x: np.ndarray) -> tuple[float, float]:
+        """Score candidate ``x`` (``D``) on dev; select it when the run's rule says it improves
+        (:mod:`bbt_mp2.methods.selection`). Returns its dev metric and dev loss."""
         s = self.state
         if s["last_dev_x"] is not None and np.array_equal(s["last_dev_x"], x):
-            return s["last_dev_metric"]
+            return s["last_dev_metric"], s.get("last_dev_loss", float("nan"))
         cand = stage.decode(x[None])[0]
-        metric = float(np.asarray(self.backend.evaluate(self.ids["dev"], stage.param, cand[None],
-                                                        loss=self.loss).metric)[0])
+        res = self.backend.evaluate(self.ids["dev"], stage.param, cand[None], loss=self.loss)
+        metric, loss = float(np.asarray(res.metric)[0]), float(np.asarray(res.loss)[0])
         s["dev_calls"] += 1
-        s["last_dev_x"], s["last_dev_metric"] = np.array(x, copy=True), metric
-        if metric > s["selection"]["dev_metric"]:
+        s["last_dev_x"], s["last_dev_metric"], s["last_dev_loss"] = np.array(x, copy=True), metric, loss
+        sel = s["selection"]
+        if improves(self.selection, metric, loss, sel["dev_metric"], sel.get("dev_loss")):
             extras = {k: np.asarray(v, dtype=np.float64) for k, v in stage.extras(x).items()}
-            s["selection"] = {"dev_metric": metric, "candidate": cand, "extras": extras, "stage": stage.name,
-                              "calls": s["calls"], "param": stage.param.to_dict()}
+            s["selection"] = {"dev_metric": metric, "dev_loss": loss, "candidate": cand, "extras": extras,
+                              "stage": stage.name, "calls": s["calls"], "param": stage.param.to_dict()}
             self.rundir.save_params(cand, extras)
-            logger.info("dev %.4f at %d calls (stage %s): selected", metric, s["calls"], stage.name)
-        return metric
+            logger.info("dev %.4f (loss %.4f) at %d calls (stage %s): selected (rule %s)", metric, loss, s["calls"],
+                        stage.name, self.selection)
+        return metric, loss
 
     def start(self, param: PromptParam, cand: np.ndarray, extras: dict[str, np.ndarray]) -> None:
         """Score the untuned starting point on train and dev; it is the first selection."""
@@ -131,11 +137,11 @@ class _Loop:
         s["control_calls"] += 1
         s["dev_calls"] += 1
         s["start"] = {"train_loss": float(train.loss[0]), "train_metric": float(train.metric[0]),
-                      "dev_metric": float(dev.metric[0]), "candidate": cand, "extras": extras,
-                      "param": param.to_dict()}
+                      "dev_metric": float(dev.metric[0]), "dev_loss": float(dev.loss[0]), "candidate": cand,
+                      "extras": extras, "param": param.to_dict()}
         s["best_train_loss"] = float(train.loss[0])
-        s["selection"] = {"dev_metric": float(dev.metric[0]), "candidate": cand, "extras": extras, "stage": "start",
-                          "calls": 0, "param": param.to_dict()}
+        s["selection"] = {"dev_metric": float(dev.metric[0]), "dev_loss": float(dev.loss[0]), "candidate": cand,
+                          "extras": extras, "stage": "start", "calls": 0, "param": param.to_dict()}
         self.rundir.save_params(cand, extras)
         logger.info("untuned start: train loss %.4f, dev %.4f", train.loss[0], dev.metric[0])
 
@@ -147,21 +153,26 @@ class _Loop:
         if losses.shape != (len(X),):
             raise ShapeError(f"backend returned {losses.shape} losses for a population of {len(X)}")
         opt.tell(X, losses)
+        before = s["stage_calls"]
         s["calls"] += len(X)
         s["stage_calls"] += len(X)
         s["generation"] += 1
         s["best_train_loss"] = min(s["best_train_loss"], float(losses.min()))
         x_inc, loss_inc = opt.best
-        dev_metric = None
-        block = s["stage_calls"] // stage.eval_every
-        if block > s["last_dev_block"]:
-            s["last_dev_block"] = block
-            dev_metric = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
+        dev_metric = dev_loss = None
+        s["current_x"] = np.array(X[-1], dtype=np.float64)
+        if self.selection == "current":
+            row = current_index(before, len(X), stage.eval_every)
+            if row is not None:
+                dev_metric, dev_loss = self.dev_eval(stage, np.asarray(X[row], dtype=np.float64))
+        elif s["stage_calls"] // stage.eval_every > s["last_dev_block"]:
+            s["last_dev_block"] = s["stage_calls"] // stage.eval_every
+            dev_metric, dev_loss = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
         self.emit({"stage": stage.name, "generation": s["generation"], "calls": s["calls"],
                    "stage_calls": s["stage_calls"], "dev_calls": s["dev_calls"],
                    "loss_min": float(losses.min()), "loss_mean": float(losses.mean()),
                    "best_loss": float(loss_inc), "train_metric_max": float(np.max(res.metric)),
-                   "dev_metric": dev_metric, "best_dev": s["selection"]["dev_metric"],
+                   "dev_metric": dev_metric, "dev_loss": dev_loss, "best_dev": s["selection"]["dev_metric"],
                    "wall_time": round(self.elapsed(), 3)})
         self.save(opt)
 
@@ -193,14 +204,17 @@ class _Loop:
             x_inc, _ = opt.best
         except Exception:  # noqa: BLE001 - an optimizer told nothing has no incumbent
             x_inc = None
+        if self.selection == "current":  # the reference: the candidate scored last
+            x_inc = s.get("current_x")
         if x_inc is not None:
-            dev_metric = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
-            logger.info("stage %s done: %d calls, incumbent dev %.4f", stage.name, s["stage_calls"], dev_metric)
+            dev_metric, _ = self.dev_eval(stage, np.asarray(x_inc, dtype=np.float64))
+            logger.info("stage %s done: %d calls, dev %.4f of its %s", stage.name, s["stage_calls"], dev_metric,
+                        "last candidate" if self.selection == "current" else "incumbent")
 
     def next_stage(self, index: int) -> None:
         s = self.state
-        s.update(stage_index=index, stage_calls=0, last_dev_x=None, last_dev_metric=None, last_dev_block=0,
-                 last_generation=1)
+        s.update(stage_index=index, stage_calls=0, last_dev_x=None, last_dev_metric=None, last_dev_loss=None,
+                 last_dev_block=0, last_generation=1, current_x=None)
         if index < len(self.method.stage_plan()):
             s["stage_context"] = self.method.stage_context(index, s["selection"]["extras"])
         self.save(None)
@@ -210,17 +224,20 @@ class _Loop:
         s = self.state
         out = {}
         for key, entry in (("start", s["start"]), ("tuned", s["selection"])):
-            param = PromptParam.from_dict(entry["param"])
-            pred = self.backend.predict(self.ids["test"], param, entry["candidate"], loss=self.loss)
-            s["control_calls"] += 1
-            out[key] = {"dev_metric": entry["dev_metric"], "test": prediction_controls(pred)}
+            out[key] = {"dev_metric": entry["dev_metric"], "dev_loss": entry.get("dev_loss"),
+                        "test": None}  # None: the task has no test set
+            if "test" in self.ids:
+                param = PromptParam.from_dict(entry["param"])
+                pred = self.backend.predict(self.ids["test"], param, entry["candidate"], loss=self.loss)
+                s["control_calls"] += 1
+                out[key]["test"] = prediction_controls(pred)
         out["start"]["train_loss"] = s["start"]["train_loss"]
         out["tuned"].update(stage=s["selection"]["stage"], selected_at_calls=s["selection"]["calls"])
         result = RunResult(
             out_dir=str(self.rundir.path), task=self.config.task, method=self.config.method, seed=self.config.seed,
             metric=metric_name, budget=self.budget, calls=s["calls"], dev_calls=s["dev_calls"],
             control_calls=s["control_calls"], best_train_loss=s["best_train_loss"], start=out["start"],
-            tuned=out["tuned"], wall_time=round(self.elapsed(), 3),
+            tuned=out["tuned"], wall_time=round(self.elapsed(), 3), selection=self.selection,
         )
         self.rundir.write_json(RunDir.RESULT, result.to_dict())
         self.rundir.plot_curve(self.rundir.read_history(), title=f"{self.config.method} on {self.config.task} "
@@ -281,6 +298,7 @@ def run_method(
     """
     method = plan_run(config)
     method.check(backend.info())
+    method.attach(backend)
     plan = method.stage_plan()
     if optimizer is not None and len(plan) != 1:
         raise ConfigError(f"a user optimizer replaces the optimizer of single-stage methods (bbt, bbtv2, mp2-router); "
@@ -311,7 +329,8 @@ def _drive(config, backend, method, rundir, data, task_spec, state, description,
     loop = _Loop(config, backend, method, rundir, callbacks)
     n_tokens = method.n_tokens
     loop.ids = {split: backend.register(task_spec, getattr(data, split), n_tokens=n_tokens,
-                                        max_length=config.max_length) for split in ("train", "dev", "test")}
+                                        max_length=config.max_length) for split in ("train", "dev", "test")
+                if split != "test" or len(data.test)}  # a user task without test file: dev only
     param, cand, extras = method.start(loop.ids["train"])
     if state is None:
         rundir.path.mkdir(parents=True, exist_ok=True)

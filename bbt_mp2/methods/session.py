@@ -33,6 +33,8 @@ class RunResult:
         tuned: the dev-selected parameters: ``dev_metric``, ``stage``, ``selected_at_calls`` and ``test`` =
             ``{metric, loss, n, predicted_distribution, majority_fraction, auc}``.
         wall_time: seconds spent (summed over resumed sessions).
+        selection: the dev-selection rule that chose ``tuned`` (:mod:`bbt_mp2.methods.selection`); ``start`` and
+            ``tuned`` also carry their ``dev_loss``.
     """
 
     out_dir: str
@@ -48,6 +50,7 @@ class RunResult:
     start: dict[str, Any] = field(default_factory=dict)
     tuned: dict[str, Any] = field(default_factory=dict)
     wall_time: float = 0.0
+    selection: str = "metric"
 
     @property
     def dev_before(self) -> float:
@@ -58,12 +61,14 @@ class RunResult:
         return float(self.tuned["dev_metric"])
 
     @property
-    def test_before(self) -> float:
-        return float(self.start["test"]["metric"])
+    def test_before(self) -> float | None:
+        """Test metric of the untuned start; None when the task has no test set (dev only)."""
+        return None if self.start.get("test") is None else float(self.start["test"]["metric"])
 
     @property
-    def test_after(self) -> float:
-        return float(self.tuned["test"]["metric"])
+    def test_after(self) -> float | None:
+        """Test metric of the selected prompt; None when the task has no test set (dev only)."""
+        return None if self.tuned.get("test") is None else float(self.tuned["test"]["metric"])
 
     def summary(self) -> str:
         """One line: method, task, calls, dev and test metric before -> after."""
@@ -71,7 +76,9 @@ class RunResult:
             f"{self.method} on {self.task} (seed {self.seed}): {self.calls}/{self.budget} calls, "
             f"best train loss {self.best_train_loss:.4f} (start {self.start['train_loss']:.4f}); "
             f"dev {self.metric} {self.dev_before:.4f} -> {self.dev_after:.4f}; "
-            f"test {self.metric} {self.test_before:.4f} -> {self.test_after:.4f}; {self.wall_time:.1f}s; "
+            + (f"test {self.metric} {self.test_before:.4f} -> {self.test_after:.4f}; " if self.test_after is not None
+               else "test: none (the task has no test file); ")
+            + f"{self.wall_time:.1f}s; "
             f"run dir {self.out_dir}"
         )
 
@@ -101,9 +108,18 @@ def describe_run(config: Any, method: TuningMethod, info: ModelInfo, data: Any) 
         "seeds": dict(method.seeds),
         "versions": package_versions(),
         "backend": asdict(info),
+        "checkpoint": _checkpoint_record(config, info),
         "data": _data_digest(data),
         "stages": [list(s) for s in method.stage_plan()],
     }
+
+
+def _checkpoint_record(config: Any, info: ModelInfo) -> dict[str, Any] | None:
+    """``{"id", "sha256"}`` of the served checkpoint the run uses (``method_config.checkpoint``), or None."""
+    cid = getattr(config.method_config, "checkpoint", None)
+    if not cid:
+        return None
+    return {"id": cid, "sha256": (info.checkpoints.get(cid) or {}).get("sha256")}
 
 
 def check_resume(rundir: RunDir, description: Mapping[str, Any], resume: bool) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from bbt_mp2.pretrain.analysis import activation_table, analyze_routers, cluster_routers, plot_dendrogram
 from bbt_mp2.pretrain.config import ENGLISH_UNSEEN, ENGLISH_UPSTREAM, ENGLISH_WEIGHTS, PretrainConfig, english_recipe
 from bbt_mp2.pretrain.data import TaskBatchSampler, TaskData, load_task_data
-from bbt_mp2.pretrain.demo import ensure_demo_checkpoint
 from bbt_mp2.pretrain.downstream import DOWNSTREAM_METHODS, DownstreamConfig, run_gradient_downstream
 from bbt_mp2.pretrain.evaluation import DatasetScores, class_distribution, prediction_controls, score_dataset
 from bbt_mp2.pretrain.model import PretrainModel, prompted_hidden, span_loss
@@ -36,7 +35,6 @@ __all__ = [
     "DownstreamConfig",
     "DOWNSTREAM_METHODS",
     "run_gradient_downstream",
-    "ensure_demo_checkpoint",
     "analyze_routers",
     "cluster_routers",
     "plot_dendrogram",

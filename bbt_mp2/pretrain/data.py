@@ -19,7 +19,9 @@ from bbt_mp2.encoding import EncodedDataset
 from bbt_mp2.errors import DataError, ResumeError
 from bbt_mp2.tasks.types import Example, TaskSpec
 
-__all__ = ["TaskData", "load_task_data", "encode_examples", "batch_tensors", "TaskBatchSampler", "child_rng"]
+__all__ = [
+    "TaskData", "load_task_data", "load_task_part", "encode_examples", "batch_tensors", "TaskBatchSampler", "child_rng",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -124,25 +126,51 @@ def load_task_data(tasks: Sequence[str], backbone: Any, *, n_tokens: int, max_le
         UnknownNameError: a task is not registered.
         DataError: a task has no labelled training pool or no labelled dev part.
     """
-    from bbt_mp2.tasks import get_task, load_split
+
+    from bbt_mp2.tasks import get_task
 
     specs = [get_task(name) for name in tasks]  # fail fast on unknown names, before any loading
     out = []
     for i, spec in enumerate(specs):
-        parts = {}
-        for split, size in (("train", train_size), ("dev", dev_size)):
-            examples = list(load_split(spec.name, split, data_root=data_root))
-            labelled = [ex for ex in examples if _is_labelled(spec, ex)]
-            if not labelled:
-                raise DataError(
-                    f"task {spec.name!r} has no labelled {split!r} examples ({len(examples)} examples, none with a "
-                    "label), so it cannot be pre-trained on; drop it from the upstream tasks or supply a labelled "
-                    f"{split} split")
-            examples = _subsample(labelled, size, child_rng(seed, _STREAM_SUBSAMPLE, i, split == "dev"))
-            parts[split] = _encode_dropping_failures(spec, examples, backbone, n_tokens, max_length)
+        parts = {split: load_task_part(spec, i, split, backbone, n_tokens=n_tokens, max_length=max_length, seed=seed,
+                                       size=size, data_root=data_root)
+                 for split, size in (("train", train_size), ("dev", dev_size))}
         logger.info("task %s: %d train, %d dev examples", spec.name, len(parts["train"]), len(parts["dev"]))
         out.append(TaskData(spec, parts["train"], parts["dev"]))
     return out
+
+
+def load_task_part(spec: TaskSpec, index: int, split: str, backbone: Any, *, n_tokens: int, max_length: int,
+                   seed: int, size: int = 0, data_root: str | None = None) -> EncodedDataset:
+    """The encoded train pool or dev part of the task at router row ``index`` (what :func:`load_task_data` uses).
+
+    The subsample is a pure function of ``(seed, index, split)``, so the recipe report scores exactly the dev
+    examples the pre-training curve was measured on.
+
+    Args:
+        spec: the task.
+        index: its position in the run's task list (router row).
+        split: ``train`` or ``dev``.
+        backbone: the backbone whose tokenizer encodes.
+        n_tokens, max_length: encoding sizes.
+        seed: the run seed.
+        size: at most this many examples (0 = all).
+        data_root: task data folder.
+
+    Raises:
+        DataError: the split has no labelled example.
+    """
+    from bbt_mp2.tasks import load_split
+
+    examples = list(load_split(spec.name, split, data_root=data_root))
+    labelled = [ex for ex in examples if _is_labelled(spec, ex)]
+    if not labelled:
+        raise DataError(
+            f"task {spec.name!r} has no labelled {split!r} examples ({len(examples)} examples, none with a "
+            "label), so it cannot be pre-trained on; drop it from the upstream tasks or supply a labelled "
+            f"{split} split")
+    examples = _subsample(labelled, size, child_rng(seed, _STREAM_SUBSAMPLE, index, split == "dev"))
+    return _encode_dropping_failures(spec, examples, backbone, n_tokens, max_length)
 
 
 def batch_tensors(ds: EncodedDataset, idx: np.ndarray | Sequence[int], device: torch.device | str = "cpu"

@@ -31,7 +31,7 @@ from bbt_mp2.pretrain.data import (
     step_generator,
 )
 from bbt_mp2.pretrain.distributed import DistContext, setup_distributed
-from bbt_mp2.pretrain.evaluation import score_dataset
+from bbt_mp2.pretrain.evaluation import dev_evaluator, score_dataset
 from bbt_mp2.pretrain.model import PretrainModel, freeze_backbone, span_loss
 from bbt_mp2.pretrain.state import RunFiles, package_versions
 
@@ -66,13 +66,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: PretrainConfig) -> 
 
 def evaluate_dev(model: PretrainModel, backbone: Any, data: list[TaskData], config: PretrainConfig,
                  device: torch.device | str = "cpu") -> dict[str, float]:
-    """Dev metric of every task under the inference routing (accuracy or span F1), by task name."""
+    """Dev metric of every task under the inference routing, by task name: each task's own metric (accuracy,
+    binary F1 for MRPC, span F1), scored by the evaluator (:func:`bbt_mp2.pretrain.evaluation.score_dataset`)."""
     out = {}
+    evaluator = dev_evaluator(backbone, model.head, batch_size=config.eval_batch_size, max_length=config.max_length)
     with torch.no_grad():
         for t, td in enumerate(data):
             prompts = model.layer_prompts(t, config.eval_routing)
             out[td.spec.name] = score_dataset(backbone, model.head, td.dev, prompts, model.layers,
-                                              batch_size=config.eval_batch_size, device=device).metric
+                                              evaluator=evaluator).metric
     return out
 
 

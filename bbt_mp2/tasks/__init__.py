@@ -14,6 +14,7 @@ from bbt_mp2.tasks.paths import DATA_ENV, data_root
 from bbt_mp2.tasks.readers import Reader, read_table
 from bbt_mp2.tasks.registry import get_task, register_task, task_names
 from bbt_mp2.tasks.splits import SPLITS, clear_cache, load_split, normalize_text, text_key
+from bbt_mp2.tasks.subsets import label_subset, subset_task
 from bbt_mp2.tasks.types import OPTION_TYPES, SPAN_TYPES, Example, Metric, Span, TaskSpec, TaskType
 from bbt_mp2.tasks.user import load_user_task
 
@@ -38,6 +39,7 @@ __all__ = [
     "fewshot",
     "get_task",
     "load_split",
+    "label_subset",
     "load_user_task",
     "normalize_text",
     "published_files",
@@ -46,6 +48,7 @@ __all__ = [
     "roc_auc",
     "span_em",
     "span_f1",
+    "subset_task",
     "task_names",
     "text_key",
 ]

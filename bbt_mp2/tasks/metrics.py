@@ -1,6 +1,7 @@
 """Metrics: accuracy, binary F1 (MRPC), SQuAD-style span F1 / exact match (character level for Chinese), ROC AUC.
 
-All return plain floats in [0, 1] (not percentages).
+THE metric implementation: the evaluator (populations), pre-training dev evaluation (through the evaluator), the
+methods' controls and the benchmarks all call this module. All return floats in [0, 1] (not percentages).
 
 Span normalisation (SQuAD v1 evaluation, extended to Chinese as in the CMRC 2018 evaluation script): lower-case,
 drop ASCII and CJK punctuation, drop the English articles a/an/the, collapse whitespace. Tokens for F1: every CJK
@@ -21,8 +22,8 @@ import numpy as np
 from bbt_mp2.errors import ConfigError, ShapeError
 from bbt_mp2.tasks.types import Metric
 
-__all__ = ["accuracy", "binary_f1", "span_f1", "span_em", "normalize_answer", "answer_tokens", "roc_auc",
-           "compute_metric"]
+__all__ = ["label_metric", "accuracy", "binary_f1", "span_f1", "span_em", "normalize_answer", "answer_tokens",
+           "roc_auc", "compute_metric"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _CJK = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af])")
@@ -38,19 +39,59 @@ def _labels(pred: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray) 
     return p, g
 
 
+def label_metric(pred: np.ndarray, gold: Sequence[int] | np.ndarray, metric: Metric | str,
+                 positive: int = 1) -> np.ndarray:
+    """Accuracy or binary F1 of many prediction rows at once (THE label-metric implementation).
+
+    Args:
+        pred: ``P x N`` (or ``N``) int predicted labels, one row per candidate.
+        gold: ``N`` int gold labels.
+        metric: ``acc`` or ``f1`` (F1 of the ``positive`` class, e.g. MRPC paraphrase; 0.0 without true
+            positives).
+        positive: the positive class of F1.
+
+    Returns:
+        ``P`` float64 in [0, 1].
+
+    Raises:
+        ShapeError: ``pred`` rows and ``gold`` differ in length, or are empty. ConfigError: another metric.
+    """
+    p = np.asarray(pred)
+    p = p.reshape(1, -1) if p.ndim <= 1 else p.reshape(-1, p.shape[-1])
+    g = np.asarray(gold).reshape(-1)
+    if p.shape[1] != g.size:
+        raise ShapeError(f"predictions have {p.shape[1]} entries per row but gold labels {g.size}; expected the same "
+                         "number")
+    if g.size == 0:
+        raise ShapeError("no predictions to score; expected at least one")
+    metric = _as_metric(metric)
+    if metric is Metric.ACC:
+        return (p == g[None, :]).mean(axis=1).astype(np.float64)
+    if metric is not Metric.F1:
+        raise ConfigError(f"metric {metric.value!r} does not apply to label predictions; use 'acc' or 'f1'")
+    tp = ((p == positive) & (g == positive)).sum(axis=1)
+    fp = ((p == positive) & (g != positive)).sum(axis=1)
+    fn = ((p != positive) & (g == positive)).sum(axis=1)
+    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0).astype(np.float64)
+
+
 def accuracy(pred: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray) -> float:
     """Fraction of ``pred == gold`` (two length-N int sequences)."""
     p, g = _labels(pred, gold)
-    return float(np.mean(p == g))
+    return float(label_metric(p, g, Metric.ACC)[0])
 
 
 def binary_f1(pred: Sequence[int] | np.ndarray, gold: Sequence[int] | np.ndarray, positive: int = 1) -> float:
     """F1 of the ``positive`` class (label index 1 by default, e.g. MRPC paraphrase); 0.0 when undefined."""
     p, g = _labels(pred, gold)
-    tp = float(np.sum((p == positive) & (g == positive)))
-    fp = float(np.sum((p == positive) & (g != positive)))
-    fn = float(np.sum((p != positive) & (g == positive)))
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+    return float(label_metric(p, g, Metric.F1, positive)[0])
+
+
+def _as_metric(metric: Metric | str) -> Metric:
+    try:
+        return Metric(metric)
+    except ValueError:
+        raise ConfigError(f"unknown metric {metric!r}; expected one of {[m.value for m in Metric]}") from None
 
 
 def normalize_answer(text: str) -> str:
@@ -133,10 +174,7 @@ def compute_metric(metric: Metric | str, predictions: Sequence, references: Sequ
     Raises:
         ConfigError: unknown metric. ShapeError: lengths differ or are zero.
     """
-    try:
-        metric = Metric(metric)
-    except ValueError:
-        raise ConfigError(f"unknown metric {metric!r}; expected one of {[m.value for m in Metric]}") from None
+    metric = _as_metric(metric)
     if metric is Metric.ACC:
         return accuracy(predictions, references)
     if metric is Metric.F1:

@@ -236,7 +236,7 @@ def load_split(task: str, split: str, data_root: str | Path | None = None) -> li
             group = spec.extra["splits"].get("group", "text")
             examples = [e for e in examples if text_key(e) not in banned
                         and (group == "text" or group_key(e, group) not in banned)]
-        if not examples:
+        if not examples and not (split == "test" and spec.extra.get("no_test")):  # no_test: tuned on dev only
             raise DataError(f"task {spec.name!r}: the {split!r} split is empty (files under "
                             f"{str(task_dir(spec, root))!r}); every split needs at least one example")
         _CACHE[key] = tuple(examples)

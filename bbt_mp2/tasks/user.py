@@ -8,7 +8,8 @@ Example spec (``reviews.yaml``; file paths are relative to the spec file)::
     label_words: [bad, good]      # classification: label index -> word shown in the MRC query
     label_map: {"1": bad, "2": bad, "4": good, "5": good}   # optional: raw label -> label word
     columns: {text: review, label: stars}                   # role -> column (name, or index without header)
-    files: {train: train.jsonl, test: test.jsonl}           # dev / test optional: carved from train if absent
+    files: {train: train.jsonl, test: test.jsonl}           # dev optional: carved from train if absent; without
+                                                            # test the task is tuned and reported on dev only
     format: jsonl                 # optional: jsonl | json | csv | tsv (default: from the file extension)
     header: true                  # csv/tsv: first line names the columns
     template: sentiment           # optional MRC template name (default: by type)
@@ -36,10 +37,11 @@ from bbt_mp2.tasks.records import Record, read_json
 from bbt_mp2.tasks.registry import register_task
 from bbt_mp2.tasks.types import Metric, TaskSpec, TaskType
 
-__all__ = ["load_user_task", "spec_from_dict"]
+__all__ = ["load_user_task", "spec_from_dict", "resolve_task", "is_spec_file", "has_test_split"]
 
 _KEYS = {"name", "lang", "type", "label_words", "label_map", "columns", "files", "format", "header", "template",
          "metric", "k_shot", "description", "hf", "label", "quoting"}
+_SPEC_EXT = (".yaml", ".yml", ".json")
 _EXT = {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv"}
 
 
@@ -81,6 +83,8 @@ def _splits(spec_path: Path, files: dict[str, str]) -> dict[str, Any]:
         return {k: [v] for k, v in files.items()}
     out: dict[str, Any] = {"pool": [files["train"]]}
     out.update({k: [v] for k, v in files.items() if k != "train"})
+    if "test" not in files:  # no test file: no test numbers (tuned and reported on dev only), none carved
+        out["test_frac"] = 0.0
     return out
 
 
@@ -115,7 +119,8 @@ def spec_from_dict(data: dict[str, Any], spec_path: Path) -> TaskSpec:
                 "header": bool(data.get("header", True)), "quoting": bool(data.get("quoting", True)),
                 "columns": columns, "label": label_col} for rel in files.values()]
     extra = {"dir": str(folder), "splits": _splits(spec_path, files), "formats": formats, "spec_file": str(spec_path),
-             "label_map": {str(k): str(v) for k, v in (data.get("label_map") or {}).items()}}
+             "label_map": {str(k): str(v) for k, v in (data.get("label_map") or {}).items()},
+             "no_test": "test" not in files}
     if "hf" in data:
         extra["hf"] = dict(data["hf"])
     return TaskSpec(name=str(data["name"]).lower(), lang=str(data["lang"]), type=task_type, label_words=words,
@@ -165,3 +170,30 @@ def load_user_task(spec_path: str | os.PathLike[str], *, overwrite: bool = True)
     register_task(spec, _user_reader, overwrite=overwrite)
     return spec
 
+
+
+def is_spec_file(name_or_path: str | os.PathLike[str]) -> bool:
+    """True when ``name_or_path`` names a task spec file (a ``.yaml``/``.yml``/``.json`` path), not a task name."""
+    text = os.fspath(name_or_path)
+    return text.lower().endswith(_SPEC_EXT) or os.sep in text or Path(text).is_file()
+
+
+def resolve_task(name_or_path: str | os.PathLike[str]) -> TaskSpec:
+    """A registered task name (``sst2``) or a task spec file (``reviews.yaml``) -> its :class:`TaskSpec`.
+
+    A spec file is loaded and registered (:func:`load_user_task`); a name is looked up.
+
+    Raises:
+        UnknownNameError: an unknown name (the known ones listed). DataError / ConfigError: a missing or malformed
+            spec file (the file named).
+    """
+    from bbt_mp2.tasks.registry import get_task
+
+    if is_spec_file(name_or_path):
+        return load_user_task(name_or_path)
+    return get_task(os.fspath(name_or_path))
+
+
+def has_test_split(spec: TaskSpec) -> bool:
+    """False for a user task whose spec names no test file: it is tuned and reported on dev only."""
+    return not spec.extra.get("no_test", False)

@@ -41,3 +41,26 @@ def test_projection_spec_rejects_bad_values():
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="unknown keys \\['bogus'\\]"):
         PromptParam.from_dict({"layers": [0], "bogus": 1})
+
+
+def test_prompt_param_head_and_projection_checkpoint_are_ids_that_round_trip():
+    p = PromptParam(layers=(0, 1), d=16, n_tokens=5, head="english-deep",
+                    projection=ProjectionSpec(kind="learned", checkpoint="english-deep"))
+    assert PromptParam.from_dict(p.to_dict()) == p
+    assert PromptParam.from_dict({"layers": [0], "d": 8, "n_tokens": 4}).head is None
+    with pytest.raises(ConfigError, match="ProjectionSpec got unknown keys \\['path'\\]"):
+        PromptParam.from_dict({"layers": [0], "projection": {"kind": "normal", "path": "/x"}})
+
+
+def test_model_info_is_plain_json_data():
+    import json
+
+    from bbt_mp2.backend import ModelInfo
+
+    info = ModelInfo(name="m", n_layers=2, hidden=8, embedding_hash="ab", dtype="bfloat16",
+                     checkpoints={"c": {"layers": (0, 1), "sha256": "f" * 64}}, default_checkpoint="c")
+    data = json.loads(json.dumps(info.to_dict()))
+    assert data["checkpoints"]["c"]["layers"] == [0, 1]
+    assert ModelInfo.from_dict(data).to_dict() == data
+    with pytest.raises(ConfigError, match="unknown keys \\['url'\\]"):
+        ModelInfo.from_dict(dict(data, url="x"))

@@ -1,13 +1,24 @@
-"""Tests for bbt_mp2/checkpoint.py: round trip, shape validation, compatibility checks."""
+"""Tests for bbt_mp2/checkpoint.py: round trip, shape validation, compatibility checks, shipped copies."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, load_checkpoint, save_checkpoint
+import bbt_mp2.checkpoint as checkpoint_module
+from bbt_mp2.checkpoint import (
+    CheckpointConfig,
+    MP2Checkpoint,
+    export_checkpoint,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+    shipped_checkpoints,
+)
 from bbt_mp2.errors import CheckpointError
 
 
@@ -79,3 +90,89 @@ def test_load_errors(tmp_path):
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="unknown keys \\['surprise'\\]"):
         load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- shipped checkpoints: export, sha256, names
+@pytest.fixture
+def shipped_root(tmp_path, monkeypatch):
+    root = tmp_path / "shipped"
+    monkeypatch.setattr(checkpoint_module, "SHIPPED_DIR", root)
+    return root
+
+
+def test_export_writes_a_float16_copy_listed_in_sha256sums(tmp_path, shipped_root):
+    ckpt = make_ckpt()
+    run = tmp_path / "run"
+    save_checkpoint(ckpt, run / "checkpoint")  # a pre-training run directory holds checkpoint/
+    path = export_checkpoint(run, "tiny-deep")
+    assert path == shipped_root / "tiny-deep"
+    raw = load_file(str(path / "tensors.safetensors"))
+    assert {t.dtype for t in raw.values()} == {torch.float16}
+    sums = (shipped_root / "SHA256SUMS").read_text().splitlines()
+    assert sums == [f"{hashlib.sha256((path / 'tensors.safetensors').read_bytes()).hexdigest()}  "
+                    "tiny-deep/tensors.safetensors"]
+    assert shipped_checkpoints() == ["tiny-deep"]
+    back = load_checkpoint("tiny-deep")  # by name
+    assert back.z.dtype == torch.float32
+    assert torch.allclose(back.A, ckpt.A, rtol=1e-3, atol=1e-4) and not torch.equal(back.A, ckpt.A)
+    assert back.config.meta["shipped"]["dtype"] == "float16"
+    assert resolve_checkpoint("tiny-deep") == path
+    # a second export adds its line and keeps the first
+    export_checkpoint(run / "checkpoint", "tiny-shallow")
+    assert [line.split("  ")[1] for line in (shipped_root / "SHA256SUMS").read_text().splitlines()] == [
+        "tiny-deep/tensors.safetensors", "tiny-shallow/tensors.safetensors"]
+
+
+def test_a_changed_shipped_copy_is_refused(tmp_path, shipped_root):
+    path = export_checkpoint(save_checkpoint(make_ckpt(), tmp_path / "ck"), "tiny")
+    tensors = path / "tensors.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-3] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="has sha256 .* but .*SHA256SUMS lists .* corrupt or was replaced"):
+        load_checkpoint("tiny")
+    (shipped_root / "SHA256SUMS").unlink()  # a shipped checkpoint without its list is refused too
+    with pytest.raises(CheckpointError, match="does not list tiny/tensors.safetensors"):
+        load_checkpoint("tiny")
+
+
+def test_unknown_checkpoint_name_lists_the_shipped_ones(tmp_path, shipped_root):
+    export_checkpoint(save_checkpoint(make_ckpt(), tmp_path / "ck"), "english-deep")
+    with pytest.raises(CheckpointError, match=r"'englsh-deep' is neither .* shipped: \['english-deep'\]"):
+        load_checkpoint("englsh-deep")
+
+
+def test_export_errors(tmp_path, shipped_root):
+    path = save_checkpoint(make_ckpt(), tmp_path / "ck")
+    with pytest.raises(CheckpointError, match="must be lowercase"):
+        export_checkpoint(path, "English Deep")
+    big = make_ckpt()
+    big.A[0, 0, 0] = 1e6
+    with pytest.raises(CheckpointError, match="'A' has values beyond the float16 range"):
+        export_checkpoint(save_checkpoint(big, tmp_path / "big"), "big")
+    assert not (shipped_root / "big").exists()
+
+
+def test_cli_export(tmp_path, capsys):
+    from bbt_mp2.cli import main
+
+    src = save_checkpoint(make_ckpt(), tmp_path / "ck")
+    root = tmp_path / "ship"
+    assert main(["pretrain", "--export", str(src), "--name", "tiny", "--export-root", str(root)]) == 0
+    assert "float16" in capsys.readouterr().out
+    assert (root / "tiny" / "tensors.safetensors").is_file() and (root / "SHA256SUMS").is_file()
+    assert main(["pretrain", "--export", str(src), "--export-root", str(root)]) == 2
+    assert "--export needs --name" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["english-deep"])
+def test_shipped_float16_copy_predicts_as_float32_on_sst2_test(name):
+    # the shipped copy must be there (the package ships it): a missing one is a failure, never a skip
+    from bbt_mp2.shipped import check_reference
+
+    if name not in shipped_checkpoints():
+        pytest.fail(f"shipped checkpoint {name!r} is missing from {checkpoint_module.SHIPPED_DIR} (found "
+                    f"{shipped_checkpoints()}); export it with `bbt-mp2 pretrain --export RUN_DIR --name {name}`")
+    # zero-shot on all 872 SST-2 test examples, modules routed by mr's router: float16 copy vs float32 source
+    assert check_reference(name) >= 0.995

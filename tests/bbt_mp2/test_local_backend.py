@@ -114,10 +114,10 @@ def test_bad_population_shapes(backend: LocalBackend, sst2) -> None:  # noqa: AN
     assert backend.n_calls == 0
 
 
-def _tiny_checkpoint(tiny, path: Path, embedding_hash: str | None = None) -> Path:  # noqa: ANN001
+def _tiny_checkpoint(tiny, path: Path, embedding_hash: str | None = None, seed: int = 3) -> Path:  # noqa: ANN001
     cfg = CheckpointConfig(backbone="tiny-bert", embedding_hash=embedding_hash or tiny.embedding_hash(),
                            n_tokens=N_TOK, n_modules=2, d=6, hidden=32, layers=(0, 1), task_names=("t",))
-    g = torch.Generator().manual_seed(3)
+    g = torch.Generator().manual_seed(seed)
     ckpt = MP2Checkpoint(cfg, torch.randn(1, 2, 2, generator=g), torch.randn(2, 2, 6, generator=g),
                          0.1 * torch.randn(2, 6, N_TOK * 32, generator=g), torch.randn(2, 32, generator=g),
                          torch.zeros(2))
@@ -138,6 +138,51 @@ def test_from_checkpoint_uses_its_head_and_learned_projection(tiny, sst2, tmp_pa
     prompts = torch.einsum("pld,ldk->plk", torch.as_tensor(pop, dtype=torch.float32), a).view(2, 2, N_TOK, 32)
     direct = backend.evaluator.evaluate(backend.dataset(did), prompts, (0, 1))
     np.testing.assert_allclose(res.loss, direct.loss, rtol=1e-5)
+
+
+def test_info_lists_checkpoints_by_id_with_plain_config_and_sha256(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+    import hashlib
+    import json
+
+    path = _tiny_checkpoint(tiny, tmp_path / "ckpt")
+    backend = LocalBackend.from_checkpoint(tiny, path)
+    info = backend.info()
+    cid = str(path.resolve())
+    assert info.default_checkpoint == cid and list(info.checkpoints) == [cid]
+    entry = info.checkpoints[cid]
+    assert entry["sha256"] == hashlib.sha256((path / "tensors.safetensors").read_bytes()).hexdigest()
+    assert (entry["n_tokens"], entry["n_modules"], entry["d"], entry["layers"]) == (N_TOK, 2, 6, [0, 1])
+    assert info.dtype == "float32"
+    json.dumps(info.to_dict())  # plain data: travels as JSON
+    z = backend.checkpoint_modules(cid)
+    assert z.dtype == np.float32 and z.shape == (2, 2, 6)
+    np.testing.assert_array_equal(z, backend.checkpoint.z.numpy())
+    with pytest.raises(UnknownNameError, match="not served by this backend; served: \\["):
+        backend.checkpoint_modules("nope")
+
+
+def test_head_is_chosen_by_checkpoint_id(tiny, sst2, tmp_path: Path) -> None:  # noqa: ANN001
+    task, split = sst2
+    first = _tiny_checkpoint(tiny, tmp_path / "a", seed=3)
+    second = _tiny_checkpoint(tiny, tmp_path / "b", seed=4)
+    backend = LocalBackend.from_checkpoint(tiny, first)
+    sid = backend.add_checkpoint(second, checkpoint_id="second")
+    assert sorted(backend.info().checkpoints) == sorted([str(first.resolve()), "second"])
+    did = backend.register(task, split.train, n_tokens=N_TOK, max_length=48)
+    pop = np.random.default_rng(0).normal(size=(2, 1, 6))
+    spec = ProjectionSpec(kind="uniform", seed=1)
+    default = backend.evaluate(did, PromptParam(layers=(0,), d=6, n_tokens=N_TOK, projection=spec), pop)
+    same = backend.evaluate(did, PromptParam(layers=(0,), d=6, n_tokens=N_TOK, projection=spec,
+                                             head=str(first)), pop)
+    other = backend.evaluate(did, PromptParam(layers=(0,), d=6, n_tokens=N_TOK, projection=spec, head=sid), pop)
+    np.testing.assert_array_equal(default.loss, same.loss)
+    assert np.all(np.abs(default.loss - other.loss) > 1e-6)  # another head scores differently
+    second_only = LocalBackend.from_checkpoint(tiny, second)
+    did2 = second_only.register(task, split.train, n_tokens=N_TOK, max_length=48)
+    want = second_only.evaluate(did2, PromptParam(layers=(0,), d=6, n_tokens=N_TOK, projection=spec), pop)
+    np.testing.assert_allclose(other.loss, want.loss, rtol=1e-6)
+    with pytest.raises(UnknownNameError, match="checkpoint 'ghost' is not served"):
+        backend.evaluate(did, PromptParam(layers=(0,), d=6, n_tokens=N_TOK, projection=spec, head="ghost"), pop)
 
 
 def test_from_checkpoint_refuses_another_backbone(tiny, tmp_path: Path) -> None:  # noqa: ANN001

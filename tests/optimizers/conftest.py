@@ -14,12 +14,15 @@ from optimizers import Optimizer, make_optimizer
 DIM = 6
 OPTIMUM = np.linspace(-1.5, 1.5, DIM)  # off-origin, inside every box, so starting at 0 is not already optimal
 
-# Cheap settings per registered optimizer; BO gets a small design and a light acquisition search.
+# Cheap settings per optimizer (registered and nevergrad); BO gets a small design and a light acquisition search.
 FAST_OPTIONS: dict[str, dict] = {
     "cma": {"sigma0": 1.0, "popsize": 10},
     "dc-cma": {"n_blocks": 2, "sigma0_first": 1.0, "sigma0": 1.0, "popsize": 10},
     "bo-ucb": {"n_init": 8, "num_restarts": 3, "raw_samples": 64, "maxiter": 50},
     "random": {"popsize": 20},
+    "ng:TBPSA": {"popsize": 10},
+    "ng:DiagonalCMA": {"popsize": 10, "sigma0": 1.0},
+    "ng:NGOpt": {"popsize": 20, "budget": 2000},
 }
 
 

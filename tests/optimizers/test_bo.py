@@ -32,36 +32,49 @@ def test_kappa_to_beta_rejects_negative_or_nan():
 
 def test_ucb_acquisition_gets_beta_from_kappa():
     opt = BOUCB(BOUCBConfig(seed=0, n_init=3, kappa=2.0, **CHEAP), dim=2)
-    for _ in range(3):
+    for _ in range(2):
         X = opt.ask()
         opt.tell(X, _sphere(X))
     acquisition = opt._acquisition(opt._fit_model(), step_seed=0)
     assert float(acquisition.beta) == 4.0
 
 
-def test_initial_design_is_uniform_in_the_box_one_per_ask():
+def test_initial_design_is_one_population_uniform_in_the_box():
     opt = BOUCB(BOUCBConfig(seed=0, n_init=20, bounds=2.0), dim=3)
-    design = []
-    for _ in range(20):
-        X = opt.ask()
-        assert X.shape == (1, 3)
-        design.append(X[0])
-        opt.tell(X, _sphere(X))
-    design = np.asarray(design)
-    assert np.array_equal(design, np.random.default_rng(0).uniform(-2.0, 2.0, size=(20, 3)))
+    X = opt.ask()
+    assert X.shape == (20, 3)  # 20 forward passes become one request
+    assert np.array_equal(X, np.random.default_rng(0).uniform(-2.0, 2.0, size=(20, 3)))
+    opt.tell(X, _sphere(X))
     assert opt.last_step_seconds == 0.0  # no GP yet
 
 
-def test_q_candidates_per_ask_and_short_last_design_batch():
-    opt = BOUCB(BOUCBConfig(seed=0, n_init=5, q=2, **CHEAP), dim=3)
+def test_q_batch_acquisition_asks_q_candidates_after_the_design():
+    opt = BOUCB(BOUCBConfig(seed=0, n_init=5, q=3, **CHEAP), dim=3)
     sizes = []
-    for _ in range(4):
+    for _ in range(3):
         X = opt.ask()
         sizes.append(X.shape[0])
         assert np.all(np.abs(X) <= 5.0)
         opt.tell(X, _sphere(X))
-    assert sizes == [2, 2, 1, 2]
-    assert opt.observed[0].shape == (7, 3)
+    assert sizes == [5, 3, 3]
+    assert opt.observed[0].shape == (11, 3)
+    assert type(opt._acquisition(opt._fit_model(), step_seed=0)).__name__ == "qUpperConfidenceBound"
+    X = opt.ask()  # the q points of one ask are distinct (a joint maximiser, not q copies of one)
+    assert len({tuple(row) for row in X.round(6)}) == 3
+
+
+def test_resume_inside_the_design_population_continues_exactly():
+    import json
+
+    a = BOUCB(BOUCBConfig(seed=2, n_init=4, **CHEAP), dim=2)
+    X0 = a.ask()
+    state = json.loads(json.dumps(a.state_dict()))  # saved while the design is pending
+    b = BOUCB(BOUCBConfig(seed=2, n_init=4, **CHEAP), dim=2)
+    b.load_state_dict(state)
+    assert np.array_equal(b.ask(), X0)
+    for opt in (a, b):
+        opt.tell(X0, _sphere(X0))
+    assert np.array_equal(a.ask(), b.ask())
 
 
 def test_a_gp_step_does_not_change_global_torch_rng_or_threads():

@@ -11,6 +11,8 @@ from optimizers import Optimizer, OptimizerStateError, optimizer_names
 from optimizers.errors import ResumeError, ShapeError
 
 NAMES = optimizer_names()
+NEVERGRAD = ["ng:TBPSA", "ng:DiagonalCMA", "ng:NGOpt"]  # the adapter follows the same contract
+CONTRACT = NAMES + NEVERGRAD
 
 # generations, and the largest acceptable (true loss of best) / (median loss of a uniform point in [-5, 5]^D)
 BUDGET = {"cma": 60, "dc-cma": 60, "random": 50, "bo-ucb": 14}
@@ -55,7 +57,7 @@ def test_drives_objective_towards_optimum(kit, name, objective):
         assert losses[n_init:].min() < factor * losses[:n_init].min()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_same_seed_same_trajectory_other_seed_differs(kit, name):
     small = SMALL_DESIGN.get(name, {})
     a = kit.run(kit.build(name, seed=3, **small), kit.sphere, 4)
@@ -65,7 +67,7 @@ def test_same_seed_same_trajectory_other_seed_differs(kit, name):
     assert not np.array_equal(a[0], c)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_does_not_touch_numpy_global_rng(kit, name):
     before = np.random.get_state()[1].copy()
     kit.run(kit.build(name, seed=0), kit.sphere, 2)
@@ -73,7 +75,7 @@ def test_does_not_touch_numpy_global_rng(kit, name):
 
 
 @pytest.mark.parametrize("pending", [False, True], ids=["between-generations", "after-ask"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_resume_from_json_continues_exactly(kit, name, pending):
     small = SMALL_DESIGN.get(name, {})
     first, more = (3, 2) if name == "bo-ucb" else (5, 6)  # BO: 1 model step before the save, 2 after
@@ -99,7 +101,7 @@ def test_resume_from_json_continues_exactly(kit, name, pending):
     assert json.dumps(resumed.state_dict(), sort_keys=True) == json.dumps(original.state_dict(), sort_keys=True)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_load_rejects_other_config_dim_or_optimizer(kit, name):
     opt = kit.build(name, seed=0)
     kit.run(opt, kit.sphere, 1)
@@ -115,7 +117,7 @@ def test_load_rejects_other_config_dim_or_optimizer(kit, name):
         kit.build(name, seed=0).load_state_dict({"format": 1})
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_bad_input_raises_with_clear_messages(kit, name):
     opt = kit.build(name, seed=0)
     with pytest.raises(OptimizerStateError, match="before the first tell"):
@@ -145,7 +147,7 @@ def test_bad_input_raises_with_clear_messages(kit, name):
         opt.tell(X, np.zeros(P))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CONTRACT)
 def test_minimize_loop_respects_budget(kit, name):
     opt = kit.build(name, seed=0)
     budget = kit.FAST_OPTIONS["bo-ucb"]["n_init"] + 1 if name == "bo-ucb" else 45

@@ -27,7 +27,8 @@ class BBTConfig(MethodConfig):
         projection: ``normal`` (scaled by the embedding std) or ``uniform`` (U(+-1/sqrt(d)), ICML-era BBT).
         eval_every: dev evaluation of the incumbent every this many calls.
         loss: loss the backend returns as fitness (``auto`` = option CE for option tasks, span CE for span tasks).
-        checkpoint: MP2 checkpoint whose MRC head the backend uses (recorded; checked against the backbone).
+        checkpoint: id of the served MP2 checkpoint whose MRC head scores the prompts (None = the backend's
+            default head); checked against the backbone.
     """
 
     method: ClassVar[str] = "bbt"

@@ -10,7 +10,7 @@ import numpy as np
 from bbt_mp2.backend import ModelInfo, ProjectionSpec, PromptParam
 from bbt_mp2.methods.base import Stage, TuningMethod
 from bbt_mp2.methods.bbt.config import BBTConfig
-from bbt_mp2.methods.compat import check_checkpoint, read_checkpoint_config
+from bbt_mp2.methods.compat import check_head_checkpoint
 from bbt_mp2.methods.search import cma_search
 
 __all__ = ["BBTMethod"]
@@ -27,9 +27,7 @@ class BBTMethod(TuningMethod):
 
     def check(self, info: ModelInfo) -> None:
         self.info = info
-        if self.config.checkpoint:
-            check_checkpoint(read_checkpoint_config(self.config.checkpoint), info, path=self.config.checkpoint,
-                             prompts=False)
+        check_head_checkpoint(self.config.checkpoint, info)
 
     @property
     def n_tokens(self) -> int:
@@ -41,7 +39,7 @@ class BBTMethod(TuningMethod):
     def _param(self) -> PromptParam:
         c = self.config
         spec = ProjectionSpec(kind=c.projection, seed=self.seeds["projection"], alpha=c.alpha, sigma=c.sigma)
-        return PromptParam(layers=(0,), d=c.d, n_tokens=c.n_tokens, projection=spec)
+        return PromptParam(layers=(0,), d=c.d, n_tokens=c.n_tokens, projection=spec, head=c.checkpoint or None)
 
     def start(self, train_id: str) -> tuple[PromptParam, np.ndarray, dict[str, np.ndarray]]:
         self.train_id = train_id
@@ -51,7 +49,8 @@ class BBTMethod(TuningMethod):
         c = self.config
 
         def build(seed: int):
-            return cma_search(dim=c.d, seed=seed, x0=np.zeros(c.d), sigma=c.sigma, popsize=c.popsize, bound=c.bound)
+            return cma_search(dim=c.d, seed=seed, x0=np.zeros(c.d), sigma=c.sigma, popsize=c.popsize, bound=c.bound,
+                              optimizer=c.optimizer, budget=c.budget)
 
         return Stage(
             name="prompt", budget=c.budget, eval_every=c.eval_every, param=self._param(), dim=c.d,

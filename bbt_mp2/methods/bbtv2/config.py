@@ -28,7 +28,8 @@ class BBTv2Config(MethodConfig):
         bound: box ``[-bound, bound]`` of every coordinate; None = unbounded.
         eval_every: dev evaluation of the incumbent every this many calls.
         loss: fitness the backend returns (``auto`` = option CE / span CE).
-        checkpoint: MP2 checkpoint whose MRC head the backend uses (recorded; checked against the backbone).
+        checkpoint: id of the served MP2 checkpoint whose MRC head scores the prompts (None = the backend's
+            default head); checked against the backbone.
     """
 
     method: ClassVar[str] = "bbtv2"

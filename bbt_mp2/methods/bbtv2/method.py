@@ -10,7 +10,7 @@ import numpy as np
 from bbt_mp2.backend import ModelInfo, ProjectionSpec, PromptParam
 from bbt_mp2.methods.base import Stage, TuningMethod
 from bbt_mp2.methods.bbtv2.config import BBTv2Config
-from bbt_mp2.methods.compat import check_checkpoint, read_checkpoint_config
+from bbt_mp2.methods.compat import check_head_checkpoint
 from bbt_mp2.methods.search import dc_cma_search
 
 __all__ = ["BBTv2Method"]
@@ -27,9 +27,7 @@ class BBTv2Method(TuningMethod):
 
     def check(self, info: ModelInfo) -> None:
         self.info = info
-        if self.config.checkpoint:
-            check_checkpoint(read_checkpoint_config(self.config.checkpoint), info, path=self.config.checkpoint,
-                             prompts=False)
+        check_head_checkpoint(self.config.checkpoint, info)
         round_calls = self.config.popsize * info.n_layers
         if self.config.budget < round_calls:
             logger.warning(
@@ -55,7 +53,8 @@ class BBTv2Method(TuningMethod):
         spec = ProjectionSpec(
             kind="normal", seed=self.seeds["projection"], alpha=c.alpha, sigma=c.sigma, stats_dataset=self.train_id
         )
-        return PromptParam(layers=tuple(range(self.n_layers)), d=c.d, n_tokens=c.n_tokens, projection=spec)
+        return PromptParam(layers=tuple(range(self.n_layers)), d=c.d, n_tokens=c.n_tokens, projection=spec,
+                           head=c.checkpoint or None)
 
     def start(self, train_id: str) -> tuple[PromptParam, np.ndarray, dict[str, np.ndarray]]:
         self.train_id = train_id
@@ -67,7 +66,8 @@ class BBTv2Method(TuningMethod):
         def build(seed: int):
             return dc_cma_search(
                 blocks=[c.d] * n_layers, seed=seed, x0=np.zeros(n_layers * c.d), sigma_first=c.sigma,
-                sigma_rest=c.sigma_rest, popsize=c.popsize, bound=c.bound,
+                sigma_rest=c.sigma_rest, popsize=c.popsize, bound=c.bound, optimizer=c.optimizer,
+                budget=c.budget,
             )
 
         return Stage(

@@ -28,7 +28,7 @@ class _TwoStageConfig(MethodConfig):
     """Fields of two-stage MP2 (see the subclasses for defaults).
 
     Attributes:
-        checkpoint: MP2 checkpoint directory (z, A, head); required.
+        checkpoint: id of the served MP2 checkpoint (z, A, head); required.
         budget: total API calls on the training set, stage I + stage II.
         budget_router: stage I calls (BO-UCB over router logits); 0 skips stage I (stage II starts from the
             uniform mixture of the modules).
@@ -108,7 +108,7 @@ class MP2RouterConfig(MethodConfig):
     """Router-only MP2: stage I alone (BO-UCB over router logits), the modules and A frozen.
 
     Attributes:
-        checkpoint: MP2 checkpoint directory; required.
+        checkpoint: id of the served MP2 checkpoint; required.
         budget: API calls on the training set.
         deep: True = one router per prompted layer of the checkpoint (``K x L`` logits); False = layer 0 only;
             None = deep when the checkpoint prompts several layers (a shallow router on a deep checkpoint drops the

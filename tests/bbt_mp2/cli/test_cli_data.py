@@ -53,3 +53,44 @@ def test_data_show_unknown_task_is_a_clear_error(capsys):
     assert main(["data", "show", "no-such-task"]) == 2
     err = capsys.readouterr().err
     assert "unknown task 'no-such-task'" in err and "sst2" in err
+
+
+# ---------------------------------------------------------------- data check / data show with a spec file
+def test_data_check_prints_sizes_and_class_balance(user_spec, capsys):
+    assert main(["data", "check", str(user_spec)]) == 0
+    out = capsys.readouterr().out
+    assert "task moviereviews (en, single, metric acc)" in out
+    sizes = dict(re.findall(r"^(train|dev|test): (\d+) examples", out, flags=re.M))
+    assert int(sizes["test"]) == 40 and int(sizes["train"]) + int(sizes["dev"]) <= 80
+    assert re.search(r"^test: 40 examples: terrible \d+ \(\d+%\), great \d+ \(\d+%\)$", out, flags=re.M)
+    assert "few-shot (seed 13, k 4): train 8 examples: terrible 4 (50%), great 4 (50%)" in out
+    assert out.rstrip().endswith("ok")
+
+
+def test_data_check_without_test_file_says_dev_only(user_spec, capsys):
+    user_spec.write_text(user_spec.read_text().replace(", test: test.csv", ""))
+    assert main(["data", "check", str(user_spec)]) == 0
+    assert "test: none (the spec names no test file: tuning reports dev only)" in capsys.readouterr().out
+
+
+def test_data_check_names_file_line_and_problem(user_spec, capsys):
+    folder = user_spec.parent
+    (folder / "test.csv").write_text("review,sentiment\nfine film,pos\nawful,meh\n")
+    assert main(["data", "check", str(user_spec)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"reviews\.yaml: .*test\.csv:3: unknown label 'meh' for task 'moviereviews'", err), err
+    (folder / "test.csv").write_text("text,sentiment\nfine film,pos\n")
+    assert main(["data", "check", str(user_spec)]) == 2
+    assert re.search(r"test\.csv:2: missing column 'review'", capsys.readouterr().err)
+    (folder / "test.csv").write_text("")
+    assert main(["data", "check", str(user_spec)]) == 2
+    assert re.search(r"test\.csv' holds no records \(empty file\)", capsys.readouterr().err)
+    assert main(["data", "check", str(folder / "missing.yaml")]) == 2
+    assert "missing.yaml' does not exist" in capsys.readouterr().err
+
+
+def test_data_show_takes_a_spec_file(user_spec, capsys):
+    assert main(["data", "show", str(user_spec), "-n", "1", "--n-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("task moviereviews (en, single)") and out.count("--- example") == 1
+    assert re.search(r"-> '(terrible|great)'", out)

@@ -1,7 +1,7 @@
 """Tests for bbt_mp2/cli/demo.py: the before/after lines, and a tiny real ``bbt-mp2 demo`` run on MiniLM.
 
-The head comes from a small random MiniLM checkpoint passed with ``--checkpoint`` (the real demo checkpoint takes
-minutes to pre-train); the run is a single CMA-ES generation, scored on a 40-example test subsample.
+The shipped ``english-deep`` is replaced by a float16 copy of a random MiniLM checkpoint (the ``shipped`` fixture);
+each method spends 40 calls (MP2: one router generation, one CMA-ES generation), scored on 20 test examples.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ import json
 import re
 
 import pytest
-import torch
 
-from bbt_mp2.backbones import load_backbone
-from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, save_checkpoint
 from bbt_mp2.cli import main
 from bbt_mp2.cli.demo import change_line
 
@@ -37,34 +34,32 @@ def test_change_line_names_other_metrics():
     assert change_line("dev", "mcc", 0.2, 0.1).startswith("dev mcc 0.2000 -> 0.1000")
 
 
-@pytest.fixture(scope="module")
-def minilm_checkpoint(tmp_path_factory):
-    backbone = load_backbone("minilm")
-    g = torch.Generator().manual_seed(2)
-    n, k, d, h = 5, 2, 8, backbone.hidden
-    cfg = CheckpointConfig(backbone="minilm", embedding_hash=backbone.embedding_hash(), n_tokens=n, n_modules=k, d=d,
-                           hidden=h, layers=(0,), task_names=("up",))
-    ckpt = MP2Checkpoint(cfg, router=torch.zeros(1, 1, k), z=torch.randn(1, k, d, generator=g),
-                         A=torch.randn(1, d, n * h, generator=g) * 0.05,
-                         head_weight=torch.randn(2, h, generator=g) * 0.15, head_bias=torch.zeros(2))
-    return save_checkpoint(ckpt, tmp_path_factory.mktemp("demo-ck") / "ck")
-
-
-def test_demo_prints_dev_and_test_before_and_after(minilm_checkpoint, tmp_path, capsys):
-    out_dir = tmp_path / "run"
-    argv = ["demo", "--checkpoint", str(minilm_checkpoint), "--budget", "20", "--test-size", "40",
-            "--out", str(out_dir), "--no-progress", "--max-length", "48", "--seed", "42"]
-    assert main(argv) == 0
+def test_demo_runs_mp2_deep_beside_bbt_from_the_shipped_checkpoint(shipped, tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    argv = ["demo", "--budget", "40", "--test-size", "20", "--out", str(out_dir), "--no-progress", "--max-length",
+            "48", "--seed", "42"]
+    assert main(argv) == 0  # no --checkpoint: the shipped english-deep, no pre-training
     lines = capsys.readouterr().out.strip().splitlines()
-    result = json.loads((out_dir / "result.json").read_text())
-    assert result["calls"] == 20 and result["seed"] == 42 and result["tuned"]["test"]["n"] == 40
-    found = {m.group(1): m for m in map(LINE.match, lines[-2:]) if m}
-    assert sorted(found) == ["dev", "test"], lines[-2:]
-    for split, key in (("dev", "dev_metric"), ("test", None)):
-        m = found[split]
-        before = result["start"][key] if key else result["start"]["test"]["metric"]
-        after = result["tuned"][key] if key else result["tuned"]["test"]["metric"]
-        assert (m.group(2), m.group(3)) == (f"{before:.4f}", f"{after:.4f}")
-        verdict = "improved" if after > before else "worse" if after < before else "no change"
-        assert m.group(5) == verdict
-    assert any("test AUC" in line for line in lines)  # the controls table is printed before the verdict
+    assert lines[0].startswith("bbt-mp2 demo: mp2-deep vs bbt on sst2 (unseen by checkpoint english-deep), seed 42")
+    header = next(i for i, line in enumerate(lines) if line.startswith("method"))
+    assert lines[header].split() == ["method", "start", "dev", "start", "test", "tuned", "dev", "tuned", "test",
+                                     "test", "AUC", "calls", "wall"]
+    for row, method in zip(lines[header + 1:header + 3], ("mp2-deep", "bbt")):
+        result = json.loads((out_dir / method / "result.json").read_text())
+        cells = row.split()
+        assert cells[0] == method and result["calls"] == 40 and cells[-2] == "40"
+        assert cells[1:5] == [f"{result['start']['dev_metric']:.4f}", f"{result['start']['test']['metric']:.4f}",
+                              f"{result['tuned']['dev_metric']:.4f}", f"{result['tuned']['test']['metric']:.4f}"]
+        assert result["tuned"]["test"]["n"] == 20
+    mp2 = json.loads((out_dir / "mp2-deep" / "config.json").read_text())["stages"]
+    assert [s[:2] for s in mp2] == [["router", 20], ["prompt", 20]]  # router stage, then CMA-ES
+    found = {m.group(1): m for m in (re.match(r"^(mp2-deep|bbt): (.*)$", line) for line in lines) if m}
+    assert sorted(found) == ["bbt", "mp2-deep"] and all(LINE.match(m.group(2)) for m in found.values())
+
+
+def test_demo_without_the_shipped_checkpoint_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    import bbt_mp2.checkpoint
+
+    monkeypatch.setattr(bbt_mp2.checkpoint, "SHIPPED_DIR", tmp_path / "none")
+    assert main(["demo", "--no-progress"]) == 2
+    assert "default checkpoint 'english-deep'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests for bbt_mp2/cli/tune.py (and the demo command, bbt_mp2/cli/demo.py): errors before work, real runs."""
+"""Tests for bbt_mp2/cli/tune.py: errors before work, real runs, the default shipped checkpoint, user tasks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import bbt_mp2.backbones
+import bbt_mp2.checkpoint
 from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, save_checkpoint
 from bbt_mp2.cli import main
-from bbt_mp2.cli.demo import DEMO_TASK
 
 
 def _checkpoint(path, *, embedding_hash, hidden=384, n_layers=6, n_tokens=5, d=8, k=2):
@@ -43,8 +43,13 @@ def minilm_hash():
         (["--task", "sst2", "--method", "bbt3"], "unknown method 'bbt3'; choose one of"),
         (["--task", "sst9", "--method", "bbt"], "unknown task 'sst9'"),
         (["--task", "sst2", "--method", "bbt", "--preset", "fast"], "unknown preset 'fast'"),
-        (["--task", "sst2", "--method", "bbt"], "needs --checkpoint DIR.*bbt-mp2 pretrain"),
-        (["--task", "sst2", "--method", "mp2-deep", "--checkpoint", "{tmp}/none"], "not an MP2 checkpoint directory"),
+        (["--task", "sst2", "--method", "bbt"], "default checkpoint 'english-deep' .* is not installed"),
+        (["--task", "sst2", "--method", "bbt", "--checkpoint", "englsh-deep"],
+         "'englsh-deep' is neither a checkpoint directory nor a shipped checkpoint name; shipped: none"),
+        (["--task", "cmnli", "--method", "bbt"], "no shipped MP2 checkpoint for backbone 'minilm' and 'zh' tasks"),
+        (["--task", "{tmp}/spec.yaml", "--method", "bbt"], "task spec file .*spec.yaml' does not exist"),
+        (["--task", "sst2", "--method", "mp2-deep", "--checkpoint", "{tmp}/none"],
+         "none. is neither a checkpoint directory nor a shipped checkpoint name"),
         (["--task", "sst2", "--method", "bbt", "--checkpoint", "{ckpt}", "--budget", "19"],
          "budget of 19 API calls, smaller than one generation"),
         (["--task", "sst2", "--method", "bbt", "--checkpoint", "{ckpt}", "--set", "sigmaa=1"],
@@ -54,7 +59,8 @@ def minilm_hash():
          "stage 'router' has a budget of 10"),
     ],
 )
-def test_bad_input_fails_before_the_model_loads(argv, message, no_model, tmp_path, capsys):
+def test_bad_input_fails_before_the_model_loads(argv, message, no_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bbt_mp2.checkpoint, "SHIPPED_DIR", tmp_path / "no-shipped")
     ckpt = _checkpoint(tmp_path / "ck", embedding_hash="0" * 16)
     argv = [a.format(tmp=tmp_path, ckpt=ckpt) for a in argv]
     assert main(["tune", *argv]) == 2
@@ -91,14 +97,29 @@ def test_tune_end_to_end_and_resume(minilm_hash, tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == summary
 
 
-def test_demo_runs_bbt_and_prints_before_and_after(minilm_hash, tmp_path, capsys):
-    ckpt = _checkpoint(tmp_path / "ck", embedding_hash=minilm_hash)
-    argv = ["demo", "--checkpoint", str(ckpt), "--budget", "20", "--test-size", "40", "--out", str(tmp_path / "d"),
-            "--no-progress", "--max-length", "48"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert f"BBT on {DEMO_TASK}" in out
-    lines = out.splitlines()
-    header = next(i for i, line in enumerate(lines) if "dev acc" in line and "test acc" in line)
-    assert lines[header + 1].startswith("untuned") and lines[header + 2].startswith("tuned")
-    assert json.loads((tmp_path / "d" / "result.json").read_text())["calls"] == 20
+def test_without_checkpoint_mp2_deep_and_bbt_take_the_shipped_english_deep(shipped, tmp_path, capsys):
+    common = ["--task", "sst2", "--seed", "13", "--max-length", "48", "--no-progress", "--set", "popsize=4",
+              "--set", "eval_every=4"]
+    out = tmp_path / "deep"
+    assert main(["tune", "--method", "mp2-deep", "--budget", "8", "--out", str(out), "--set", "budget_router=4",
+                 "--set", "n_init=4", "--set", "eval_every_router=4", *common]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("mp2-deep on sst2 (seed 13): 8/8 calls")
+    tuned = json.loads((out / "tuned.json").read_text())
+    sums = (shipped / "SHA256SUMS").read_text().split()
+    assert tuned["checkpoint"] == {"id": "english-deep", "sha256": sums[0]}
+    assert tuned["param"]["projection"]["checkpoint"] == "english-deep"
+    assert main(["tune", "--method", "bbt", "--budget", "4", "--out", str(tmp_path / "bbt"), "--set", "d=20",
+                 *common]) == 0
+    assert json.loads((tmp_path / "bbt" / "tuned.json").read_text())["param"]["head"] == "english-deep"
+
+
+def test_user_task_without_test_file_reports_dev_only(shipped, user_spec, tmp_path, capsys):
+    user_spec.write_text(user_spec.read_text().replace(", test: test.csv", ""))
+    out = tmp_path / "run"
+    assert main(["tune", "--task", str(user_spec), "--method", "bbt", "--budget", "4", "--out", str(out),
+                 "--max-length", "48", "--no-progress", "--set", "popsize=4", "--set", "d=20"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "bbt on moviereviews" in summary and "test: none (the task has no test file)" in summary
+    result = json.loads((out / "result.json").read_text())
+    assert result["start"]["test"] is None and result["tuned"]["test"] is None
+    assert result["control_calls"] == 1  # the start's train score only: nothing scored on a test set

@@ -16,6 +16,9 @@ from bbt_mp2.errors import ShapeError
 from bbt_mp2.tasks.types import Example, Metric, TaskSpec, TaskType
 
 N_FEATURES = 12
+# checkpoints written by write_checkpoint in this test session: id (absolute path) -> directory; the fake backend
+# serves them all, as a server serves the checkpoints it was started with
+SERVED: dict[str, Path] = {}
 
 
 def _features(uid: str, n_classes: int) -> np.ndarray:
@@ -41,7 +44,17 @@ class FakeBackend:
         self.registered = 0
 
     def info(self) -> ModelInfo:
-        return ModelInfo(name="fake", n_layers=self.n_layers, hidden=self.hidden, embedding_hash=self.embedding_hash)
+        served = {}
+        for cid, path in SERVED.items():
+            cfg = load_checkpoint(path).config.to_dict()
+            served[cid] = {k: cfg[k] for k in ("backbone", "embedding_hash", "n_tokens", "n_modules", "d", "hidden",
+                                                "layers", "task_names", "routing")}
+            served[cid]["sha256"] = hashlib.sha256((path / "tensors.safetensors").read_bytes()).hexdigest()
+        return ModelInfo(name="fake", n_layers=self.n_layers, hidden=self.hidden, embedding_hash=self.embedding_hash,
+                         checkpoints=served)
+
+    def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
+        return load_checkpoint(SERVED[checkpoint_id]).z.numpy()
 
     def register(self, task: TaskSpec, examples, *, n_tokens: int, max_length: int = 128) -> str:
         self.registered += 1
@@ -54,7 +67,7 @@ class FakeBackend:
     def _projection(self, param: PromptParam, layer_pos: int) -> np.ndarray:
         spec, m = param.projection, param.n_tokens * self.hidden
         if spec.kind == "learned":
-            ckpt = load_checkpoint(spec.checkpoint)
+            ckpt = load_checkpoint(SERVED[spec.checkpoint])
             return ckpt.A[ckpt.layer_index(param.layers[layer_pos])].double().numpy()
         rng = np.random.default_rng([spec.seed, param.layers[layer_pos]])
         return rng.normal(size=(param.d, m)) / np.sqrt(param.d)
@@ -123,7 +136,9 @@ def write_checkpoint(path: Path, *, layers=(0, 1, 2), n_tokens=2, hidden=4, d=6,
                          z=torch.randn(L, n_modules, d, generator=g),
                          A=torch.randn(L, d, n_tokens * hidden, generator=g),
                          head_weight=torch.randn(2, hidden, generator=g), head_bias=torch.zeros(2))
-    return save_checkpoint(ckpt, path)
+    out = save_checkpoint(ckpt, path)
+    SERVED[str(Path(out).resolve())] = Path(out)
+    return out
 
 
 @pytest.fixture

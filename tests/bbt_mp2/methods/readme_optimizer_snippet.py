@@ -3,7 +3,6 @@ import numpy as np
 from bbt_mp2.backbones import load_backbone
 from bbt_mp2.local_backend import LocalBackend
 from bbt_mp2.methods import tune
-from bbt_mp2.pretrain import ensure_demo_checkpoint
 
 
 class HillClimber:
@@ -37,7 +36,7 @@ class HillClimber:
         self.x, self.loss = np.array(state["x"]), state["loss"]
 
 
-checkpoint = ensure_demo_checkpoint()  # small MiniLM checkpoint: its MRC head (pre-trained on first use)
+checkpoint = "english-deep"  # the shipped MiniLM checkpoint: its MRC head scores the prompts
 backend = LocalBackend.from_checkpoint(load_backbone("minilm"), checkpoint)
 result = tune("sst2", "bbt", seed=13, budget=40, backend=backend, checkpoint=checkpoint, max_length=64,
               optimizer=HillClimber(dim=500, seed=0), out_dir="runs/sst2-hillclimber")

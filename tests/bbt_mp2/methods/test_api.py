@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import bbt_mp2.pretrain
+import bbt_mp2.checkpoint
 import bbt_mp2.tasks
 from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, save_checkpoint
 from bbt_mp2.errors import CheckpointError, UnknownNameError
@@ -49,10 +49,11 @@ def _random_minilm_checkpoint(path: Path) -> Path:
 
 
 def test_readme_user_optimizer_snippet_runs_verbatim(tmp_path, monkeypatch, capsys):
-    # the demo checkpoint is swapped for a random MiniLM one (pre-training is tested in tests/bbt_mp2/pretrain) and
+    # the shipped english-deep is swapped for a float16 copy of a random MiniLM one (shipped in tmp) and
     # the test set is cut to 40 examples for speed; the snippet's text is executed unchanged.
     ckpt = _random_minilm_checkpoint(tmp_path / "ckpt")
-    monkeypatch.setattr(bbt_mp2.pretrain, "ensure_demo_checkpoint", lambda *a, **k: ckpt)
+    monkeypatch.setattr(bbt_mp2.checkpoint, "SHIPPED_DIR", tmp_path / "shipped")
+    bbt_mp2.checkpoint.export_checkpoint(ckpt, "english-deep")
     real_fewshot = bbt_mp2.tasks.fewshot
 
     def small_fewshot(*args, **kwargs):

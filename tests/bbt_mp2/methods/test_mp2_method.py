@@ -30,12 +30,13 @@ def test_route_normalises_per_layer():
     np.testing.assert_allclose(w[1], sig / sig.sum())
     b = route(r, "binary")
     np.testing.assert_allclose(b[1], [0.5, 0.0, 0.5])
-    np.testing.assert_allclose(b[0], 0.0)  # no active module: zero prompt
+    np.testing.assert_allclose(b[0], 1 / 3)  # no active module: the argmax module(s), ties share
 
 
 def test_combination_is_the_router_weighted_sum_of_modules(fake_backend, deep_ckpt):
     m = get_method("mp2-deep").method_cls(build_config("mp2-deep", overrides={"checkpoint": str(deep_ckpt)}), seed=0)
     m.check(fake_backend().info())
+    m.attach(fake_backend())
     z = load_checkpoint(deep_ckpt).z.double().numpy()
     routers = np.random.default_rng(0).normal(size=(5, 3, 3))
     out = m.combine(routers)
@@ -69,7 +70,7 @@ def test_missing_checkpoint_names_the_command(fake_backend, split, fake_task, tm
     cfg = RunConfig(task="fake", method="mp2-shallow", seed=0, method_config=build_config("mp2-shallow"))
     with pytest.raises(ConfigError, match="bbt-mp2 pretrain"):
         run_method(cfg, fake_backend(), split, str(tmp_path), task_spec=fake_task)
-    with pytest.raises(CheckpointError, match="not an MP2 checkpoint directory.*bbt-mp2 pretrain"):
+    with pytest.raises(CheckpointError, match="is not served by the backend.*bbt-mp2 pretrain"):
         run_method(mp2_config("mp2-shallow", tmp_path / "nothing"), fake_backend(), split, str(tmp_path / "r"),
                    task_spec=fake_task)
 
@@ -101,6 +102,7 @@ def test_stage_two_starts_from_the_dev_selected_router(method, fake_backend, spl
     router = np.load(tmp_path / "alone" / "best_router.npy")
     m = get_method(method).method_cls(build_config(method, overrides={"checkpoint": str(deep_ckpt)}), seed=0)
     m.check(fake_backend().info())
+    m.attach(fake_backend())
     np.testing.assert_allclose(seen["x0"], m.combine(router[None])[0].reshape(-1))
     assert np.asarray(seen["x0"]).shape == ((3 if deep else 1) * 6,)
     if deep:

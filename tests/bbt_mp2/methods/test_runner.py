@@ -53,16 +53,16 @@ def test_budget_below_one_generation_refused_before_work(fake_backend, split, fa
     assert not (tmp_path / "r").exists()
 
 
-def test_dev_selection_is_strict_and_saved(fake_backend, split, fake_task, tmp_path):
+def test_dev_selection_is_best_metric_then_lowest_loss_and_saved(fake_backend, split, fake_task, tmp_path):
     res = run(fake_backend(), split, fake_task, tmp_path, make_config(budget=80))
     hist = history(tmp_path)
-    devs = [(h["calls"], h["dev_metric"]) for h in hist if h["dev_metric"] is not None]
-    best = max([res.dev_before] + [m for _, m in devs])
+    devs = [(h["calls"], h["dev_metric"], h["dev_loss"]) for h in hist if h["dev_metric"] is not None]
+    best = max([res.dev_before] + [m for _, m, _ in devs])
     assert res.dev_after == pytest.approx(best)
     assert res.dev_after >= res.dev_before
-    if res.dev_after > res.dev_before:  # strict: the FIRST call count that reached the best is kept
-        first = next(c for c, m in devs if m == best)
-        assert res.tuned["selected_at_calls"] == first
+    if res.dev_after > res.dev_before:  # among the best dev metrics, the lowest dev loss (first on equal loss)
+        calls, _, loss = min((d for d in devs if d[1] == best), key=lambda d: (d[2], d[0]))
+        assert res.tuned["selected_at_calls"] == calls and res.tuned["dev_loss"] == pytest.approx(loss)
     # best_params.npy is what the result was tested with: re-score it on test through the fake
     best_params = np.load(tmp_path / "best_params.npy")
     assert best_params.shape == (1, 8)
@@ -194,3 +194,108 @@ def test_user_optimizer(fake_backend, split, fake_task, tmp_path):
     assert backend.registered == 0 and backend.requests == 0
     with pytest.raises(ConfigError, match="more than the budget"):
         run(fake_backend(), split, fake_task, tmp_path / "c", make_config(budget=4), optimizer=RandomSearch(8, 0))
+
+
+class ConstantDevBackend:
+    """The fake backend with a dev metric that never moves (32-example dev accuracy stuck at 0.5), while the dev
+    loss still follows the candidates; records every dev population."""
+
+    def __init__(self, fake_backend):  # noqa: ANN001
+        self.inner = fake_backend()
+        self.order: list[str] = []
+        self.dev_populations: list[np.ndarray] = []
+        self.train_populations: list[np.ndarray] = []
+
+    def __getattr__(self, name):  # noqa: ANN001, ANN204
+        return getattr(self.inner, name)
+
+    def register(self, task, examples, **kw):  # noqa: ANN001, ANN201
+        key = self.inner.register(task, examples, **kw)
+        self.order.append(key)
+        return key
+
+    def evaluate(self, dataset_id, param, population, *, loss="auto"):  # noqa: ANN001, ANN201
+        res = self.inner.evaluate(dataset_id, param, population, loss=loss)
+        if dataset_id == self.order[1]:
+            self.dev_populations.append(np.array(population))
+            res.metric[:] = 0.5
+        elif dataset_id == self.order[0]:
+            self.train_populations.append(np.array(population))
+        return res
+
+
+def test_selection_metric_breaks_dev_ties_by_dev_loss(fake_backend, split, fake_task, tmp_path):
+    backend = ConstantDevBackend(fake_backend)
+    res = run(backend, split, fake_task, tmp_path, make_config(budget=80))
+    hist = history(tmp_path)
+    dev_losses = [h["dev_loss"] for h in hist if h["dev_metric"] is not None]
+    assert res.selection == "metric" and json.loads((tmp_path / "result.json").read_text())["selection"] == "metric"
+    assert res.tuned["stage"] != "start"  # the constant dev metric no longer keeps the untuned start
+    assert res.tuned["dev_loss"] == pytest.approx(min(dev_losses))
+    assert res.tuned["dev_loss"] < res.start["dev_loss"]
+    assert res.dev_after == res.dev_before == 0.5
+
+
+def test_selection_loss_picks_the_lowest_dev_loss(fake_backend, split, fake_task, tmp_path):
+    res = run(fake_backend(), split, fake_task, tmp_path, make_config(budget=80, selection="loss"))
+    dev_losses = [h["dev_loss"] for h in history(tmp_path) if h["dev_metric"] is not None]
+    assert res.selection == "loss"
+    assert res.tuned["dev_loss"] == pytest.approx(min([res.start["dev_loss"], *dev_losses]))
+
+
+def test_selection_current_scores_the_candidate_at_the_period(fake_backend, split, fake_task, tmp_path):
+    backend = ConstantDevBackend(fake_backend)
+    res = run(backend, split, fake_task, tmp_path, make_config(budget=40, eval_every=8, selection="current"))
+    # popsize 4, eval_every 8: the last candidate of every second generation, then nothing new at the stage end
+    devs = backend.dev_populations[1:]  # [0] is the untuned start
+    trains = backend.train_populations[1:]
+    assert len(devs) == 5
+    for k, pop in enumerate(devs):
+        np.testing.assert_array_equal(pop[0], trains[2 * k + 1][-1])
+    assert res.tuned["stage"] == "start"  # strict improvement only, as the reference code
+
+
+def test_unknown_selection_refused():
+    with pytest.raises(ConfigError, match="selection 'best' is unknown"):
+        make_config(selection="best")
+
+
+class LengthBackend:
+    """The fake backend announcing 40 positions and reporting what registration truncated."""
+
+    def __init__(self, fake_backend):  # noqa: ANN001
+        self.inner = fake_backend()
+        self.lengths: list[int] = []
+
+    def __getattr__(self, name):  # noqa: ANN001, ANN204
+        return getattr(self.inner, name)
+
+    def info(self):  # noqa: ANN201
+        from dataclasses import replace
+
+        return replace(self.inner.info(), max_positions=40)
+
+    def register(self, task, examples, *, n_tokens, max_length):  # noqa: ANN001, ANN201
+        self.lengths.append(max_length)
+        return self.inner.register(task, examples, n_tokens=n_tokens, max_length=max_length)
+
+    def dataset_stats(self, dataset_id):  # noqa: ANN001, ANN201
+        n = len(self.inner.datasets[dataset_id]["y"])
+        return {"n": n, "max_length": self.lengths[-1], "length": 40, "n_truncated": 3, "n_answer_lost": 1}
+
+
+def test_max_length_defaults_to_the_backbone_positions_and_truncation_is_reported(fake_backend, split, fake_task,
+                                                                                   tmp_path, caplog):
+    backend = LengthBackend(fake_backend)
+    cfg = RunConfig(task="fake", method="bbt", seed=3, method_config=build_config("bbt", overrides=SMALL["bbt"]))
+    assert cfg.max_length is None
+    with caplog.at_level("INFO"):
+        run(backend, split, fake_task, tmp_path, cfg)
+    assert backend.lengths == [40, 40, 40]  # min(reference 512, the backbone's 40 positions)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["run"]["max_length"] == 40
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["encoding"]["train"] == {"n": 24, "max_length": 40, "length": 40, "n_truncated": 3,
+                                           "n_answer_lost": 1}
+    assert set(result["encoding"]) == {"train", "dev", "test"}
+    assert "truncated the input text of 3 of 24" in caplog.text and "lost every gold answer" in caplog.text

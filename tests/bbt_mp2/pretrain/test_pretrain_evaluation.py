@@ -50,3 +50,24 @@ def test_span_tasks_are_decoded_and_scored_by_f1(tiny_backbone):
     res = score_dataset(tiny_backbone, model.head, ds, torch.zeros(2, 4, 32), (0, 1))
     assert len(res.texts) == 6 and (res.predicted == -1).all() and 0.0 <= res.metric <= 1.0
     assert res.scores.shape == (6, 0) and prediction_controls(res)["predicted_distribution"] is None
+
+
+def test_pretraining_dev_reports_each_tasks_own_metric_mrpc_f1(tiny_backbone, make_config):
+    from bbt_mp2.pretrain import load_task_data
+    from bbt_mp2.pretrain.trainer import evaluate_dev
+    from bbt_mp2.tasks.metrics import binary_f1
+
+    cfg = make_config(tasks=("mrpc", "mr"), deep=False)
+    data = load_task_data(cfg.tasks, tiny_backbone, n_tokens=4, max_length=128, seed=3, dev_size=40, train_size=8)
+    model = PretrainModel.build(n_tasks=2, layers=(0,), n_modules=2, d=4, n_tokens=4, hidden=32, seed=0)
+    with torch.no_grad():
+        model.head.linear.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(1))
+    dev = evaluate_dev(model, tiny_backbone, data, cfg)
+    res = score_dataset(tiny_backbone, model.head, data[0].dev, model.layer_prompts(0, cfg.eval_routing).detach(),
+                        (0,))
+    f1, acc = binary_f1(res.predicted, res.labels), float((res.predicted == res.labels).mean())
+    assert f1 != pytest.approx(acc)  # the two metrics differ on this split, so the check below can fail
+    assert dev["mrpc"] == pytest.approx(f1)
+    assert dev["mr"] == pytest.approx(float((score_dataset(
+        tiny_backbone, model.head, data[1].dev, model.layer_prompts(1, cfg.eval_routing).detach(), (0,)).predicted
+        == data[1].dev.labels).mean()))

@@ -7,6 +7,7 @@ import pytest
 
 from bbt_mp2.errors import ConfigError, DataError
 from bbt_mp2.tasks import TaskType, fewshot, get_task, load_split, load_user_task, text_key
+from bbt_mp2.tasks.user import has_test_split, is_spec_file, resolve_task
 
 
 def _reviews(n):
@@ -41,7 +42,7 @@ k_shot: 4
     assert Counter(e.label for e in fs.train) == {0: 4, 1: 4} and len(fs.dev) == 8
 
 
-def test_csv_pair_task_with_json_spec_carves_dev_and_test(tmp_path, write):
+def test_csv_pair_task_with_json_spec_carves_dev_and_no_test(tmp_path, write):
     lines = ["q1,q2,same"] + [f"question {i},other question {i},{i % 2}" for i in range(50)]
     write("pairs.csv", "\n".join(lines) + "\n")
     spec_path = write("pairs.json", json.dumps({
@@ -51,10 +52,13 @@ def test_csv_pair_task_with_json_spec_carves_dev_and_test(tmp_path, write):
     spec = load_user_task(spec_path)
     assert spec.k_shot == 16 and spec.template == ""
     parts = {s: load_split("pairs", s, tmp_path) for s in ("train", "dev", "test")}
-    assert sum(len(p) for p in parts.values()) == 50
+    assert parts["test"] == [] and not has_test_split(spec)  # no test file: no test numbers are invented
+    assert sum(len(p) for p in parts.values()) == 50 and len(parts["dev"]) > 0
     uids = [e.uid for p in parts.values() for e in p]
     assert len(set(uids)) == 50
     assert all(e.fields["text_a"].startswith("question") for e in parts["train"])
+    fs = fewshot("pairs", 13, tmp_path, k=4)
+    assert fs.test == [] and len(fs.train) == 8 and len(fs.dev) == 8
 
 
 def test_tsv_without_header_multiple_choice_and_span(tmp_path, write, jsonl):
@@ -63,7 +67,7 @@ def test_tsv_without_header_multiple_choice_and_span(tmp_path, write, jsonl):
     write("mc.yaml", "name: mc\nlang: en\ntype: multiple_choice\ncolumns: {context: story, question: q, "
                      "options: opts, label: gold}\nfiles: {train: mc.jsonl}\n")
     load_user_task(tmp_path / "mc.yaml")
-    ex = load_split("mc", "test", tmp_path)[0]
+    ex = load_split("mc", "train", tmp_path)[0]
     assert ex.options == ("red", "blue", "green") and ex.options[ex.label] in ("red", "blue", "green")
     write("span.tsv", "".join(f"the capital is city{i} today\twhat is the capital?\tcity{i}\n" for i in range(80)))
     write("span.json", json.dumps({"name": "spanx", "lang": "en", "type": "span", "format": "tsv", "header": False,
@@ -115,3 +119,15 @@ def test_malformed_specs(tmp_path, write):
     broken = write("b.yaml", "name: [unclosed\n")
     with pytest.raises(ConfigError, match=r"b\.yaml: malformed YAML"):
         load_user_task(broken)
+
+
+def test_resolve_task_takes_a_name_or_a_spec_file(tmp_path, write, jsonl):
+    write("train.jsonl", jsonl(_reviews(20)))
+    spec_path = write("mine.yaml", "name: mine\nlang: en\ntype: single\nlabel_words: [bad, good]\n"
+                                   "label_map: {'1': bad, '5': good}\ncolumns: {text: review, label: stars}\n"
+                                   "files: {train: train.jsonl}\n")
+    assert resolve_task("sst2").name == "sst2"
+    assert resolve_task(spec_path).name == "mine" and resolve_task(str(spec_path)) is get_task("mine")
+    assert is_spec_file("x/y.json") and is_spec_file("a.YAML") and not is_spec_file("sst2")
+    with pytest.raises(DataError, match="task spec file .*nope.yaml' does not exist"):
+        resolve_task(tmp_path / "nope.yaml")

@@ -1,0 +1,124 @@
+"""Datasets of the service: encoded once, stored on disk content-addressed, owned per tenant in the storage layer.
+
+An encoded dataset lives under ``state_dir/datasets/<id>.npz`` (arrays) + ``<id>.json`` (texts, offsets, answers),
+written atomically; its id is the content hash of what the forward pass reads (``bbt_mp2.local_backend.
+dataset_id_of``), so identical content has one id and one file. The storage layer records which tenant owns which
+id, and the dataset's source (task spec + examples + encoding settings): a replica whose disk lacks the file
+re-encodes it from there and checks that the id matches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bbt_mp2.encoding import EncodedDataset
+from bbt_mp2.errors import BackendError, UnknownNameError
+from bbt_mp2.local_backend import LocalBackend, dataset_id_of
+from bbt_mp2.tasks.types import Example, TaskSpec
+from servers.storage import Storage
+from servers.wire import example_from_dict, example_to_dict, task_from_dict, task_to_dict
+
+__all__ = ["DatasetStore"]
+
+logger = logging.getLogger(__name__)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_encoded(dataset: EncodedDataset, directory: Path, dataset_id: str) -> None:
+    """Write ``dataset`` as ``<id>.npz`` + ``<id>.json`` under ``directory`` (atomic, no pickle)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {f.name: getattr(dataset, f.name) for f in fields(dataset) if isinstance(getattr(dataset, f.name),
+                                                                                        np.ndarray)}
+    rest = {f.name: getattr(dataset, f.name) for f in fields(dataset) if f.name not in arrays}
+    _atomic_write(directory / f"{dataset_id}.npz", lambda f: np.savez(f, **arrays))
+    _atomic_write(directory / f"{dataset_id}.json", lambda f: f.write(json.dumps(rest).encode("utf-8")))
+
+
+def load_encoded(directory: Path, dataset_id: str) -> EncodedDataset | None:
+    """The dataset saved by :func:`save_encoded`, or None when its files are missing or do not match the id."""
+    npz, meta = directory / f"{dataset_id}.npz", directory / f"{dataset_id}.json"
+    if not npz.is_file() or not meta.is_file():
+        return None
+    with np.load(npz, allow_pickle=False) as arrays:
+        values: dict[str, Any] = {k: arrays[k] for k in arrays.files}
+    values.update(json.loads(meta.read_text()))
+    names = {f.name for f in fields(EncodedDataset)}
+    dataset = EncodedDataset(**{k: v for k, v in values.items() if k in names})
+    if dataset_id_of(dataset) != dataset_id:
+        logger.warning("dataset file %s does not match its id; ignoring it", npz.name)
+        return None
+    return dataset
+
+
+class DatasetStore:
+    """Register, look up and load datasets for tenants (model work is the caller's: call from the model thread).
+
+    Args:
+        backend: the in-process backend that encodes and scores.
+        storage: the storage layer (ownership + sources).
+        directory: where encoded datasets are stored (``state_dir/datasets``).
+    """
+
+    def __init__(self, backend: LocalBackend, storage: Storage, directory: Path) -> None:
+        self.backend, self.storage, self.directory = backend, storage, Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def register(self, tenant: str, task: TaskSpec, examples: list[Example], *, n_tokens: int,
+                 max_length: int) -> dict[str, Any]:
+        """Encode, store on disk, load into the backend and record ownership; returns the dataset's metadata."""
+        data = self.backend.encode(task, examples, n_tokens=n_tokens, max_length=max_length)
+        dataset_id = dataset_id_of(data)
+        if load_encoded(self.directory, dataset_id) is None:
+            save_encoded(data, self.directory, dataset_id)
+        self.backend.register_encoded(data, task)
+        meta = {"task": task.name, "n_examples": len(data), "n_tokens": n_tokens, "max_length": max_length,
+                "n_options": data.n_options, "n_truncated": int(data.n_truncated)}
+        source = {"task": task_to_dict(task), "examples": [example_to_dict(e) for e in examples],
+                  "n_tokens": n_tokens, "max_length": max_length}
+        self.storage.add_dataset(tenant, dataset_id, meta, source)
+        return dict(meta, id=dataset_id)
+
+    def ensure_loaded(self, tenant: str, dataset_id: str) -> dict[str, Any]:
+        """Metadata of a dataset ``tenant`` owns, loaded into the backend (from disk, or re-encoded).
+
+        Raises:
+            UnknownNameError: the tenant owns no such dataset (another tenant's id is unknown too).
+            BackendError: a re-encoded dataset does not reproduce its id (other tokenizer or templates).
+        """
+        meta = self.storage.dataset_meta(tenant, dataset_id)
+        if meta is None:
+            raise UnknownNameError(f"dataset {dataset_id!r} not found; register it with POST /v1/datasets")
+        if self.backend.has_dataset(dataset_id):
+            return meta
+        data = load_encoded(self.directory, dataset_id)
+        source = self.storage.dataset_source(tenant, dataset_id) or {}
+        task = task_from_dict(source["task"]) if "task" in source else None
+        if data is None:
+            examples = [example_from_dict(e) for e in source["examples"]]
+            data = self.backend.encode(task, examples, n_tokens=source["n_tokens"], max_length=source["max_length"])
+            if dataset_id_of(data) != dataset_id:
+                raise BackendError(f"dataset {dataset_id} re-encoded on this replica gives another id; every replica "
+                                   "must serve the same backbone and package version")
+            save_encoded(data, self.directory, dataset_id)
+        self.backend.register_encoded(data, task)
+        return meta
