@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bbt_mp2.backend import Backend, EvalResult, ModelInfo, Prediction, ProjectionSpec, PromptParam
-from bbt_mp2.checkpoint import CheckpointConfig, MP2Checkpoint, load_checkpoint, save_checkpoint
+from bbt_mp2.checkpoint_config import CheckpointConfig
+from bbt_mp2.config import Config
 from bbt_mp2.encoding import EncodedDataset, encode
 from bbt_mp2.errors import (
     BackendError,
@@ -39,6 +40,7 @@ __all__ = [
     "ProjectionSpec",
     "PromptParam",
     "CheckpointConfig",
+    "Config",
     "MP2Checkpoint",
     "load_checkpoint",
     "save_checkpoint",
@@ -63,8 +65,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # torch-heavy names load lazily, so `import bbt_mp2` stays light
+def __getattr__(name: str):  # torch-heavy names load lazily, so `import bbt_mp2` loads no torch
     lazy = {
+        "MP2Checkpoint": "bbt_mp2.checkpoint",
+        "load_checkpoint": "bbt_mp2.checkpoint",
+        "save_checkpoint": "bbt_mp2.checkpoint",
         "load_backbone": "bbt_mp2.backbones",
         "Evaluator": "bbt_mp2.evaluator",
         "LocalBackend": "bbt_mp2.local_backend",

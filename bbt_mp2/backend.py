@@ -146,6 +146,7 @@ class ModelInfo:
             hidden, layers, task_names, routing, backbone, embedding_hash, and ``sha256`` of its tensors file).
         default_checkpoint: id of the checkpoint whose head scores a ``PromptParam`` with ``head=None``
             (``None`` when the backend was built from a bare head).
+        max_positions: the backbone's position-table size (caps ``max_length``; ``None`` = unknown).
     """
 
     name: str
@@ -156,6 +157,7 @@ class ModelInfo:
     dtype: str = "float32"
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_checkpoint: str | None = None
+    max_positions: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (lists for tuples)."""

@@ -22,14 +22,14 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_file, save_file
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
+from bbt_mp2.checkpoint_config import FORMAT_VERSION, CheckpointConfig
 from bbt_mp2.errors import CheckpointError
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 TENSORS_FILE = "tensors.safetensors"
 CONFIG_FILE = "config.json"
 # checkpoints shipped inside the package, one sub-directory per name (e.g. ``english-deep``)
@@ -197,6 +196,9 @@ def export_checkpoint(
     src = Path(source)
     if (src / "checkpoint" / CONFIG_FILE).is_file():
         src = src / "checkpoint"
+    import torch  # tensor work only: the rest of this module is plain data, importable without torch
+    from safetensors.torch import save_file
+
     ckpt = load_checkpoint(src)
     tensors = {}
     for key in ("router", "z", "A", "head_weight", "head_bias"):
@@ -223,40 +225,6 @@ def export_checkpoint(
     size = (final / TENSORS_FILE).stat().st_size
     logger.info("exported %s -> %s (float16, %.1f MB)", src, final, size / 2**20)
     return final
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """Shapes and provenance of an MP2 checkpoint."""
-
-    backbone: str  # backbone name (hub id or path)
-    embedding_hash: str  # Backbone.embedding_hash() of the backbone it was trained on
-    n_tokens: int  # n, prompt length
-    n_modules: int  # K
-    d: int  # intrinsic dimension
-    hidden: int  # h
-    layers: tuple[int, ...]  # prompted layers; (0,) = shallow
-    task_names: tuple[str, ...]  # router rows
-    routing: str = "sigmoid"  # inference routing: "binary" (paper) or "sigmoid" (reference code)
-    meta: dict[str, Any] = field(default_factory=dict)  # training metadata (steps, recipe, metrics)
-    format_version: int = FORMAT_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["layers"] = list(self.layers)
-        out["task_names"] = list(self.task_names)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckpointConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise CheckpointError(f"checkpoint config has unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        data = dict(data)
-        data["layers"] = tuple(data["layers"])
-        data["task_names"] = tuple(data["task_names"])
-        return cls(**data)
 
 
 @dataclass
@@ -325,6 +293,9 @@ class MP2Checkpoint:
 
 def save_checkpoint(ckpt: MP2Checkpoint, path: str | os.PathLike[str]) -> Path:
     """Write ``ckpt`` to directory ``path`` atomically (temp dir + rename); returns the path."""
+    import torch  # tensor work only (see export_checkpoint)
+    from safetensors.torch import save_file
+
     ckpt.validate()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -369,6 +340,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> MP2Checkpoint:
         raise CheckpointError(f"{path / CONFIG_FILE} is malformed: {exc}") from exc
     if config.format_version != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint format {config.format_version} != supported {FORMAT_VERSION}")
+    from safetensors.torch import load_file  # tensor work only (see export_checkpoint)
+
     t = load_file(str(path / TENSORS_FILE))
     missing = {"router", "z", "A", "head_weight", "head_bias"} - set(t)
     if missing:

@@ -81,6 +81,7 @@ class LocalBackend:
         self.n_calls = 0
         self.n_predict_calls = 0
         self._datasets: dict[str, tuple[TaskSpec | None, EncodedDataset]] = {}
+        self._max_lengths: dict[str, int] = {}
         self._stds: dict[str, list[float]] = {}
         self._checkpoints: dict[str, MP2Checkpoint] = {}
         self._checkpoint_info: dict[str, dict[str, Any]] = {}
@@ -155,27 +156,54 @@ class LocalBackend:
         return ModelInfo(name=bb.name, n_layers=bb.n_layers, hidden=bb.hidden, embedding_hash=self._embedding_hash,
                          token_type_id=bb.token_type_id, dtype=dtype,
                          checkpoints={k: dict(v) for k, v in self._checkpoint_info.items()},
-                         default_checkpoint=self.default_checkpoint)
+                         default_checkpoint=self.default_checkpoint,
+                         max_positions=getattr(bb, "max_positions", None))
 
     def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
         """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its layers."""
         return self.served_checkpoint(checkpoint_id).z.detach().cpu().float().numpy().copy()
 
     def register(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
     ) -> str:
-        """Encode ``examples`` with the backbone's tokenizer and store them; returns the content-hash id."""
-        return self.register_encoded(self.encode(task, examples, n_tokens=n_tokens, max_length=max_length), task)
+        """Encode ``examples`` with the backbone's tokenizer and store them; returns the content-hash id.
+
+        ``max_length`` None = :func:`bbt_mp2.encoding.default_max_length` capped by the backbone's positions.
+        """
+        data = self.encode(task, examples, n_tokens=n_tokens, max_length=max_length)
+        dataset_id = self.register_encoded(data, task)
+        self._max_lengths[dataset_id] = self._resolved_length(task, max_length)
+        return dataset_id
+
+    def _resolved_length(self, task: TaskSpec, max_length: int | None) -> int:
+        from bbt_mp2.encoding import default_max_length
+
+        if max_length is not None:
+            return int(max_length)
+        return default_max_length(task.type, getattr(self.backbone, "max_positions", None))
 
     def encode(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
     ) -> EncodedDataset:
-        """MRC-format and tokenise ``examples`` for this backbone (no storing)."""
+        """MRC-format and tokenise ``examples`` for this backbone (no storing); ``max_length`` as in
+        :meth:`register`."""
         from bbt_mp2.encoding import encode
 
         bb = self.backbone
         return encode(task, examples, bb.tokenizer, n_tokens=n_tokens, placeholder_ids=bb.placeholder_ids(n_tokens),
-                      token_type_id=bb.token_type_id, max_length=max_length)
+                      token_type_id=bb.token_type_id, max_length=self._resolved_length(task, max_length))
+
+    def dataset_stats(self, dataset_id: str) -> dict[str, Any]:
+        """What encoding did to a registered dataset (plain data, :func:`bbt_mp2.encoding.encoding_stats`):
+        ``{"n", "max_length", "length", "n_truncated", "n_answer_lost"}``.
+
+        Raises:
+            UnknownNameError: the dataset is not registered.
+        """
+        from bbt_mp2.encoding import encoding_stats
+
+        _, data = self._get(dataset_id)
+        return encoding_stats(data, self._max_lengths.get(dataset_id))
 
     def register_encoded(self, dataset: EncodedDataset, task: TaskSpec | None = None) -> str:
         """Store an already encoded dataset; returns its id ``"ds-<sha1 prefix>"`` (same content, same id)."""

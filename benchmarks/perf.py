@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="1 repeat, 3 budgets, layers 0, L/2, L-1")
     p.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=SECTIONS, help="what to run")
     p.add_argument("--service", action="store_true", help="benchmark the HTTP service instead (starts a server)")
-    p.add_argument("--seconds", type=float, default=20.0, help="--service: seconds per throughput measurement")
+    p.add_argument("--seconds", type=float, default=20.0, help="--service: seconds per throughput window")
+    p.add_argument("--rounds", type=int, default=3, help="--service: alternating 1-client / 4-client windows")
     return p.parse_args(argv)
 
 

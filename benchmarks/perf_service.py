@@ -3,10 +3,10 @@
 Starts a real ``bbt-mp2 serve`` process (MiniLM) on a free loopback port and prints:
 
 1. HTTP evaluate time / in-process ``LocalBackend.evaluate`` time for one population (P candidates x d on N
-   examples), medians over the same repeats (target <= 1.05);
+   examples), medians over the same number of calls made alternately (target <= 1.05);
 2. aggregate throughput (candidates/s) of 4 concurrent tuning clients (4 tenants, their own keys) / one saturating
-   client, over the same wall time (target >= 0.90), with the error count and the call accounting (calls the
-   clients were charged == the keys' usage).
+   client, windows of equal length alternating over ``--rounds`` rounds (target >= 0.90), with the error count and
+   the call accounting (calls the clients were charged == the keys' usage).
 
 Results go to ``benchmarks/results/service-cpu/service.json`` (no machine paths).
 """
@@ -57,14 +57,18 @@ def _start_server(state: Path, threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the benchmark server did not start")
 
 
-def _median_time(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
+def _paired_medians(fa: Any, fb: Any, repeats: int) -> tuple[float, float]:
+    """Median wall times of ``fa`` and ``fb``, called alternately (after one warm-up each), so that drifting load
+    on the machine hits both alike."""
+    fa()
+    fb()
+    ta, tb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def _throughput(clients: list, did: str, param: Any, pop: np.ndarray, seconds: float) -> tuple[float, int, int]:
@@ -118,10 +122,13 @@ def run_service_benchmark(args: Any) -> dict[str, Any]:
             ids = {c.register(task, examples, n_tokens=args.n_tokens, max_length=args.max_length) for c in clients}
             if ids != {local_id}:
                 raise RuntimeError("the server and the local backend encode the dataset differently")
-            t_local = _median_time(lambda: local.evaluate(local_id, param, pop), args.repeats)
-            t_http = _median_time(lambda: clients[0].evaluate(local_id, param, pop), args.repeats)
-            one, err1, n1 = _throughput(clients[:1], local_id, param, pop, args.seconds)
-            four, err4, n4 = _throughput(clients[1:], local_id, param, pop, args.seconds)
+            t_local, t_http = _paired_medians(lambda: local.evaluate(local_id, param, pop),
+                                              lambda: clients[0].evaluate(local_id, param, pop), args.repeats)
+            rounds = [(_throughput(clients[:1], local_id, param, pop, args.seconds),
+                       _throughput(clients[1:], local_id, param, pop, args.seconds)) for _ in range(args.rounds)]
+            one = statistics.mean(r[0][0] for r in rounds)
+            four = statistics.mean(r[1][0] for r in rounds)
+            err1, err4 = sum(r[0][1] for r in rounds), sum(r[1][1] for r in rounds)
             charged = sum(c.n_calls for c in clients)
             used = sum(c.usage()["used"] for c in clients)
         finally:
@@ -130,7 +137,7 @@ def run_service_benchmark(args: Any) -> dict[str, Any]:
     result = {
         "backbone": args.backbone, "task": args.task, "population": args.population, "examples": len(examples),
         "n_tokens": args.n_tokens, "max_length": args.max_length, "threads": args.threads, "repeats": args.repeats,
-        "seconds": args.seconds, "in_process_s": round(t_local, 4), "http_s": round(t_http, 4),
+        "seconds": args.seconds, "rounds": args.rounds, "in_process_s": round(t_local, 4), "http_s": round(t_http, 4),
         "http_over_in_process": round(t_http / t_local, 3), "one_client_cands_per_s": round(one, 2),
         "four_clients_cands_per_s": round(four, 2), "four_over_one": round(four / one, 3), "errors": err1 + err4,
         "calls_charged": charged, "calls_used": used, "accounting_exact": charged == used,

@@ -104,7 +104,7 @@ class ConfigBase:
         valid = cls.field_names()
         unknown = sorted(set(data) - set(valid))
         if unknown:
-            raise cls.error(f"{cls._label()} got unknown key(s) {unknown}; valid keys: {valid}")
+            raise cls.error(f"{cls._label()} got unknown keys {unknown}; valid keys: {valid}")
         missing = [k for k in cls.required_fields() if k not in data]
         if missing:
             raise cls.error(f"{cls._label()} needs {missing} (no default); give e.g. {missing[0]}=...")

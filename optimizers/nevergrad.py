@@ -62,8 +62,8 @@ class NevergradConfig(OptimizerConfig):
         self._check_float("bounds", optional=True)
         self._check_vector("x0")
         self._check_int("budget", minimum=1, optional=True)
-        if self.bounds is not None and self.x0 is not None and max(abs(v) for v in self.x0) >= self.bounds:
-            self._fail("x0", f"strictly inside the box (-{self.bounds}, {self.bounds})", "Clip x0 or widen `bounds`.")
+        if self.bounds is not None and self.x0 is not None and max(abs(v) for v in self.x0) > self.bounds:
+            self._fail("x0", f"inside the box [-{self.bounds}, {self.bounds}]", "Clip x0 or widen `bounds`.")
 
 
 class NevergradOptimizer(Optimizer):

@@ -67,10 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bbt_mp2.errors import BbtError
+    from optimizers.errors import OptimizerError  # the optimizers' own hierarchy (they import nothing of bbt_mp2)
 
     try:
         return int(args._run(args) or 0)
-    except BbtError as exc:
+    except (BbtError, OptimizerError) as exc:
         print(f"bbt-mp2 {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,19 +8,20 @@ backend themselves and never touch torch modules.
 
 from __future__ import annotations
 
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bbt_mp2.backend import LOSSES, ModelInfo, PromptParam
+from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError
 from bbt_mp2.methods.selection import check_selection
 
-__all__ = ["MethodConfig", "Stage", "TuningMethod", "parse_value", "derive_seeds"]
+__all__ = ["MethodConfig", "CMAStageConfig", "ProjectedPromptConfig", "Stage", "TuningMethod", "parse_value",
+           "derive_seeds"]
 
 SEED_NAMES = ("projection", "stage0", "stage1", "stage2")
 
@@ -37,14 +38,17 @@ def derive_seeds(seed: int) -> dict[str, int]:
     return {name: int(c.generate_state(1)[0] & 0x7FFFFFFF) for name, c in zip(SEED_NAMES, children)}
 
 
-@dataclass(frozen=True)
-class MethodConfig:
-    """Base of every method config: frozen, defaulted (= ``reference`` preset), JSON round trip.
-
-    Subclasses add their fields; every subclass has ``budget`` (total API calls on the training set),
-    ``loss`` and ``eval_every``.
+@dataclass(frozen=True, kw_only=True)
+class MethodConfig(Config):
+    """Base of every method config (the project's one config base, :class:`bbt_mp2.config.Config`): frozen,
+    defaulted (= the ``reference`` preset), JSON round trip, unknown keys rejected by name.
 
     Attributes:
+        budget: API calls on the training set (one candidate = one call), all stages together.
+        eval_every: dev evaluation of the incumbent every this many calls (of the tuning stage).
+        loss: fitness the backend returns (``auto`` = option CE for option tasks, span CE for span tasks).
+        checkpoint: id of the served MP2 checkpoint (MP2: its modules, A and head; BBT/BBTv2: its MRC head;
+            None = the backend's default head); checked against the backbone.
         optimizer: registry name or import path (``optimizers.make_optimizer``) of the optimizer of the method's
             tuning stage (its last: BBT's CMA-ES, the per-layer CMA-ES of BBTv2 and deep MP2 (kept divide and
             conquer), MP2's stage II, router-only MP2's BO); it gets the stage's start point, step size, population
@@ -56,101 +60,78 @@ class MethodConfig:
 
     method: ClassVar[str] = ""  # registry name, set by each subclass
 
+    budget: int = 8000  # API calls on the training set
+    eval_every: int = 100  # dev evaluation every this many calls
+    loss: str = "auto"  # fitness: auto | option_ce | span_ce | ...
+    checkpoint: str | None = None  # served MP2 checkpoint id
     optimizer: str | None = None  # tuning-stage optimizer by name (e.g. "random", "ng:NGOpt"); None = the method's
     selection: str = "metric"  # dev selection rule: metric (ties -> lower dev loss) | loss | current (reference)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict of every field (tuples become lists)."""
-        out = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MethodConfig:
-        """Build from a dict; unknown keys are rejected by name, missing keys take their default."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__} (method {cls.method!r}) got unknown keys {unknown}; valid keys: {sorted(known)}"
-            )
-        hints = typing.get_type_hints(cls)
-        values = {k: _as_field_type(hints[k], v) for k, v in data.items()}
-        return cls(**values)
+    def _label(cls) -> str:
+        return f"{cls.__name__} (method {cls.method!r})"
 
-    def replace(self, **changes: Any) -> MethodConfig:
-        """A copy with ``changes`` applied (unknown keys rejected by name)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def field_defaults(cls) -> dict[str, Any]:
-        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-
-    def _check_common(self) -> None:
-        """Validation shared by every method config (call from ``__post_init__``)."""
-        budget = getattr(self, "budget", 1)
-        if not isinstance(budget, int) or budget <= 0:
-            raise ConfigError(f"{self.method}: budget must be a positive number of API calls, got {budget!r}")
-        loss = getattr(self, "loss", "auto")
-        if loss not in LOSSES:
-            raise ConfigError(f"{self.method}: loss {loss!r} is unknown; choose one of {LOSSES}")
+    def validate(self) -> None:
+        super().validate()
+        self._check_int("budget", minimum=1)
+        self._check_int("eval_every", minimum=1)
+        if self.loss not in LOSSES:
+            raise ConfigError(f"{self.method}: loss {self.loss!r} is unknown; choose one of {LOSSES}")
         check_selection(self.selection, self.method)  # bbt_mp2.methods.selection
-        if self.optimizer is not None and (not isinstance(self.optimizer, str) or not self.optimizer.strip()):
-            raise ConfigError(f"{self.method}: optimizer must be an optimizer name (see optimizers.optimizer_names()) "
-                              f"or None for the method's own, got {self.optimizer!r}")
-        for name in ("eval_every", "popsize", "d", "n_tokens"):
-            value = getattr(self, name, 1)
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ConfigError(f"{self.method}: {name} must be a positive integer, got {value!r}")
+        self._check_str("checkpoint", optional=True)
+        self._check_str("optimizer", optional=True)
 
 
-def _as_field_type(hint: Any, value: Any) -> Any:
-    """Coerce JSON values back to the field type (lists -> tuples, ints -> floats)."""
-    if isinstance(value, list):
-        return tuple(value)
-    args = typing.get_args(hint)
-    if value is not None and (hint is float or float in args) and isinstance(value, int) and not isinstance(
-        value, bool
-    ):
-        return float(value)
-    return value
+@dataclass(frozen=True, kw_only=True)
+class CMAStageConfig(MethodConfig):
+    """Fields of a CMA-ES tuning stage (BBT, BBTv2, MP2 stage II).
+
+    Attributes:
+        popsize: CMA-ES population size (calls per generation).
+        sigma: CMA-ES step size sigma0 (of layer 0 where layers have their own).
+        bound: box ``[-bound, bound]`` of every coordinate; None = unbounded.
+    """
+
+    popsize: int = 20  # lambda: calls per generation
+    sigma: float = 1.0  # CMA-ES step size
+    bound: float | None = None  # box [-bound, bound]^D; None = unbounded
+
+    def validate(self) -> None:
+        super().validate()
+        self._check_int("popsize", minimum=1)
+        self._check_float("sigma")
+        self._check_float("bound", optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectedPromptConfig(CMAStageConfig):
+    """Fields of the random-projection methods (BBT, BBTv2): ``p = A z`` with ``A`` drawn, fixed.
+
+    Attributes:
+        d: intrinsic dimension of z (per layer).
+        n_tokens: prompt length n (placeholder positions 1..n).
+        alpha: scale factor of the normal projection(s).
+    """
+
+    d: int = 500  # intrinsic dimension
+    n_tokens: int = 50  # prompt length n
+    alpha: float = 1.0  # scale of the normal projection
+
+    def validate(self) -> None:
+        super().validate()
+        self._check_int("d", minimum=1)
+        self._check_int("n_tokens", minimum=1)
+        self._check_float("alpha")
 
 
 def parse_value(config_cls: type[MethodConfig], key: str, text: str) -> Any:
-    """Parse the string ``text`` as the value of field ``key`` of ``config_cls`` (for ``--set key=value``).
-
-    ``none``/``null`` give None where the field allows it; booleans accept true/false/1/0/yes/no.
+    """Parse ``text`` as the value of field ``key`` of ``config_cls`` (``--set key=value``); see
+    :meth:`bbt_mp2.config.Config.parse_value`.
 
     Raises:
         ConfigError: unknown key (valid keys listed) or a value that does not parse as the field type.
     """
-    hints = typing.get_type_hints(config_cls)
-    if key not in config_cls.field_names():
-        raise ConfigError(
-            f"unknown setting {key!r} for method {config_cls.method!r}; valid keys: {config_cls.field_names()}"
-        )
-    hint = hints[key]
-    args = typing.get_args(hint)
-    if text.strip().lower() in ("none", "null") and type(None) in args:
-        return None
-    types = [t for t in (args or (hint,)) if t is not type(None)]
-    for t in types:
-        try:
-            if t is bool:
-                low = text.strip().lower()
-                if low in ("true", "1", "yes"):
-                    return True
-                if low in ("false", "0", "no"):
-                    return False
-                raise ValueError(text)
-            if t in (int, float, str):
-                return t(text)
-        except ValueError:
-            continue
-    raise ConfigError(f"setting {key}={text!r} does not parse as {hint}; give a value of that type")
+    return config_cls.parse_value(key, text)
 
 
 @dataclass

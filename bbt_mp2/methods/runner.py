@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,9 @@ class RunConfig:
         method: registered method name.
         seed: run seed (few-shot split and every derived seed).
         method_config: the method's config (budgets, hyper-parameters).
-        max_length: maximum encoded length of an example, placeholders included.
+        max_length: maximum encoded length of an example, placeholders included; None = resolved when the run
+            starts to ``bbt_mp2.encoding.default_max_length(task type, Backend.info().max_positions)`` (512, 460
+            for multiple choice, capped by the backbone) and recorded in ``config.json``.
         preset: preset the method config started from (recorded).
     """
 
@@ -52,7 +54,7 @@ class RunConfig:
     method: str
     seed: int
     method_config: MethodConfig
-    max_length: int = 128
+    max_length: int | None = None
     preset: str = "reference"
 
     def __post_init__(self) -> None:
@@ -61,7 +63,7 @@ class RunConfig:
             raise ConfigError(
                 f"method {self.method!r} needs a {entry.config_cls.__name__}, got {type(self.method_config).__name__}"
             )
-        if self.max_length <= 0:
+        if self.max_length is not None and self.max_length <= 0:
             raise ConfigError(f"max_length must be > 0, got {self.max_length}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,6 +240,7 @@ class _Loop:
             metric=metric_name, budget=self.budget, calls=s["calls"], dev_calls=s["dev_calls"],
             control_calls=s["control_calls"], best_train_loss=s["best_train_loss"], start=out["start"],
             tuned=out["tuned"], wall_time=round(self.elapsed(), 3), selection=self.selection,
+            encoding=dict(getattr(self, "encoding", {})),
         )
         self.rundir.write_json(RunDir.RESULT, result.to_dict())
         self.rundir.plot_curve(self.rundir.read_history(), title=f"{self.config.method} on {self.config.task} "
@@ -245,6 +248,24 @@ class _Loop:
         s["done"] = True
         self.save(None)
         return result
+
+
+def _encoding_report(backend: Backend, task: str, split: str, dataset_id: str,
+                     max_length: int | None) -> dict[str, Any] | None:
+    """What registration truncated (``Backend.dataset_stats``, plain data), logged; None when the backend cannot
+    tell (a backend without ``dataset_stats``)."""
+    stats_fn = getattr(backend, "dataset_stats", None)
+    if stats_fn is None:
+        logger.info("%s %s: the backend reports no truncation statistics", task, split)
+        return None
+    stats = dict(stats_fn(dataset_id))
+    logger.info("%s %s: %d examples, length %s (max_length %s), truncated the input text of %d of %d, %d span "
+                "answers lost", task, split, stats["n"], stats.get("length"), max_length, stats["n_truncated"],
+                stats["n"], stats["n_answer_lost"])
+    if stats["n_answer_lost"]:
+        logger.warning("%s %s: %d of %d examples lost every gold answer to truncation at max_length=%s",
+                       task, split, stats["n_answer_lost"], stats["n"], max_length)
+    return stats
 
 
 def plan_run(config: RunConfig) -> TuningMethod:
@@ -296,6 +317,16 @@ def run_method(
             CheckpointError: an incompatible checkpoint; ResumeError: a resume with another config; all before
             any API call.
     """
+    if task_spec is None:
+        from bbt_mp2.tasks import get_task
+
+        task_spec = get_task(config.task)
+    if config.max_length is None:
+        from bbt_mp2.encoding import default_max_length
+
+        config = replace(config, max_length=default_max_length(task_spec.type, backend.info().max_positions))
+        logger.info("max_length=%d (task type %s, backbone positions %s)", config.max_length,
+                    task_spec.type.value, backend.info().max_positions)
     method = plan_run(config)
     method.check(backend.info())
     method.attach(backend)
@@ -303,10 +334,6 @@ def run_method(
     if optimizer is not None and len(plan) != 1:
         raise ConfigError(f"a user optimizer replaces the optimizer of single-stage methods (bbt, bbtv2, mp2-router); "
                           f"{config.method} has {len(plan)} stages")
-    if task_spec is None:
-        from bbt_mp2.tasks import get_task
-
-        task_spec = get_task(config.task)
     rundir = RunDir(out_dir)
     description = describe_run(config, method, backend.info(), data)
     state = check_resume(rundir, description, resume)
@@ -331,6 +358,8 @@ def _drive(config, backend, method, rundir, data, task_spec, state, description,
     loop.ids = {split: backend.register(task_spec, getattr(data, split), n_tokens=n_tokens,
                                         max_length=config.max_length) for split in ("train", "dev", "test")
                 if split != "test" or len(data.test)}  # a user task without test file: dev only
+    loop.encoding = {split: _encoding_report(backend, task_spec.name, split, ds_id, config.max_length)
+                     for split, ds_id in loop.ids.items()}
     param, cand, extras = method.start(loop.ids["train"])
     if state is None:
         rundir.path.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,8 @@ class RunResult:
         wall_time: seconds spent (summed over resumed sessions).
         selection: the dev-selection rule that chose ``tuned`` (:mod:`bbt_mp2.methods.selection`); ``start`` and
             ``tuned`` also carry their ``dev_loss``.
+        encoding: per split (train/dev/test) what registration did: ``{"n", "max_length", "length",
+            "n_truncated", "n_answer_lost"}`` (None when the backend does not report it).
     """
 
     out_dir: str
@@ -51,6 +53,7 @@ class RunResult:
     tuned: dict[str, Any] = field(default_factory=dict)
     wall_time: float = 0.0
     selection: str = "metric"
+    encoding: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dev_before(self) -> float:

@@ -7,11 +7,11 @@ use a single 1e-3; both are overridable.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError
 
 __all__ = ["PretrainConfig", "ENGLISH_UPSTREAM", "ENGLISH_UNSEEN", "ENGLISH_WEIGHTS", "english_recipe"]
@@ -27,8 +27,8 @@ SCHEDULES = ("constant", "linear", "cosine")
 ROUTINGS = ("sigmoid", "binary")
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
+@dataclass(frozen=True, kw_only=True)
+class PretrainConfig(Config):
     """Everything that decides a pre-training run (saved as ``config.json`` in the run directory).
 
     Attributes:
@@ -94,7 +94,8 @@ class PretrainConfig:
     backbone: str = "minilm"
     data_root: str | None = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        super().validate()
         if isinstance(self.tasks, str) or not self.tasks:
             raise ConfigError(f"PretrainConfig.tasks must be a non-empty sequence of task names, got {self.tasks!r}")
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -155,26 +156,10 @@ class PretrainConfig:
         return tuple(range(n_layers)) if self.deep else (0,)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["tasks"] = list(self.tasks)
+        """Plain JSON types; ``task_weights`` as a ``{task: weight}`` mapping (the ``config.json`` format)."""
+        out = super().to_dict()
         out["task_weights"] = {t: w for t, w in self.task_weights}
         return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"PretrainConfig got unknown keys {sorted(unknown)}; known keys: {sorted(known)}")
-        data = dict(data)
-        if isinstance(data.get("task_weights"), Mapping):
-            data["task_weights"] = tuple(data["task_weights"].items())
-        if "tasks" in data:
-            data["tasks"] = tuple(data["tasks"])
-        return cls(**data)
 
 
 def english_recipe(seed: int = 0, *, deep: bool = True, steps: int = 4000, **overrides: Any) -> PretrainConfig:

@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
-from bbt_mp2.atomic_io import atomic_write as _atomic_write_bytes
+from bbt_mp2.atomic_io import atomic_write
 from bbt_mp2.errors import ResumeError
 from bbt_mp2.pretrain.config import PretrainConfig
+from bbt_mp2.rundir import RunDir, check_versions, package_versions
 
 __all__ = ["RunFiles", "package_versions", "RESUMABLE_CHANGES"]
 
@@ -32,17 +33,8 @@ logger = logging.getLogger(__name__)
 RESUMABLE_CHANGES = frozenset({"steps", "save_every", "eval_batch_size"})
 
 
-def package_versions() -> dict[str, str]:
-    """Versions a resumable state must match."""
-    import bbt_mp2
-
-    return {"torch": torch.__version__.split("+")[0], "bbt_mp2": bbt_mp2.__version__}
-
-
-
-
-class RunFiles:
-    """Reads and writes the files of one run directory (only the main rank writes).
+class RunFiles(RunDir):
+    """The run directory of a pre-training run: :class:`bbt_mp2.rundir.RunDir` plus the torch training state.
 
     Args:
         out_dir: the run directory (created if missing).
@@ -50,40 +42,43 @@ class RunFiles:
     """
 
     def __init__(self, out_dir: str | os.PathLike[str], *, write: bool = True) -> None:
-        self.dir = Path(out_dir)
-        self.write = write
+        super().__init__(out_dir, write=write)
         if write:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def dir(self) -> Path:
+        return self.path
 
     @property
     def state_path(self) -> Path:
-        return self.dir / "state.pt"
+        return self.path / "state.pt"
 
     @property
     def best_path(self) -> Path:
-        return self.dir / "checkpoint"
+        return self.path / "checkpoint"
 
     @property
     def last_path(self) -> Path:
-        return self.dir / "last"
+        return self.path / "last"
 
     @property
     def history_path(self) -> Path:
-        return self.dir / "history.jsonl"
+        return self.file(self.HISTORY)
 
     def has_state(self) -> bool:
         return self.state_path.is_file()
 
     def write_config(self, config: PretrainConfig) -> None:
-        if self.write:
-            _atomic_write_bytes(self.dir / "config.json", lambda fh: fh.write(config.to_json().encode()))
+        self.write_text(self.CONFIG, config.to_json())
 
     def save_state(self, state: dict[str, Any]) -> None:
-        """Write the training state atomically (temp file + rename): a kill leaves the previous state intact."""
+        """Write ``state.pt`` (tensors and plain types, read back with ``weights_only=True``) atomically: a kill
+        leaves the previous state intact."""
         if self.write:
-            _atomic_write_bytes(self.state_path, lambda fh: torch.save(state, fh))
+            atomic_write(self.state_path, lambda fh: torch.save(state, fh))
 
-    def load_state(self, config: PretrainConfig) -> dict[str, Any]:
+    def load_state(self, config: PretrainConfig) -> dict[str, Any]:  # type: ignore[override]
         """Load ``state.pt`` and check it belongs to ``config`` and these package versions.
 
         Raises:
@@ -98,37 +93,23 @@ class RunFiles:
         diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in allowed)
         if diff:
             detail = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {now.get(k)!r}" for k in diff)
-            raise ResumeError(f"{self.dir} holds a run with another config ({detail}); resume with the saved config "
+            raise ResumeError(f"{self.path} holds a run with another config ({detail}); resume with the saved config "
                               "(its config.json) or use another output directory")
-        if state["versions"] != package_versions():
-            raise ResumeError(f"{self.state_path} was written with {state['versions']}, this is "
-                              f"{package_versions()}; resume with the same versions or start a new run")
+        check_versions(state["versions"], str(self.state_path))
         if state["step"] > config.steps:
             raise ResumeError(f"saved run is at step {state['step']} > steps={config.steps}; raise steps to resume")
         return state
 
-    def truncate_history(self, step: int) -> None:
+    def truncate_history(self, step: int) -> None:  # type: ignore[override]
         """Drop history records after ``step`` (written after the last saved state, before a kill)."""
-        if not self.write or not self.history_path.is_file():
-            return
-        keep = []
-        for line in self.history_path.read_text().splitlines():
-            if line.strip() and json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        text = "".join(line + "\n" for line in keep)
-        _atomic_write_bytes(self.history_path, lambda fh: fh.write(text.encode()))
+        if self.history_path.is_file():
+            super().truncate_history(lambda record: record.get("step", 0) <= step)
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.write:
-            with open(self.history_path, "a") as fh:
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self.append_history(record)
 
     def history(self) -> list[dict[str, Any]]:
-        if not self.history_path.is_file():
-            return []
-        return [json.loads(line) for line in self.history_path.read_text().splitlines() if line.strip()]
+        return self.read_history()
 
     def write_result(self, result: dict[str, Any]) -> None:
-        if self.write:
-            text = json.dumps(result, indent=2, sort_keys=True)
-            _atomic_write_bytes(self.dir / "result.json", lambda fh: fh.write(text.encode()))
+        self.write_text(self.RESULT, json.dumps(result, indent=2, sort_keys=True))

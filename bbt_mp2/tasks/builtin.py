@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from bbt_mp2.tasks.readers import Reader
-from bbt_mp2.tasks.registry import register_task
 from bbt_mp2.tasks.types import Metric, TaskSpec, TaskType
 
-__all__ = ["define", "default_k", "FEWCLUE_SEEDS", "BBT_SEEDS"]
+__all__ = ["define", "default_k", "BUILTIN", "FEWCLUE_SEEDS", "BBT_SEEDS"]
+
+BUILTIN: list[tuple[TaskSpec, Reader]] = []
+"""Every built-in task, in definition order; :mod:`bbt_mp2.tasks.registry` registers them (no import cycle)."""
 
 FEWCLUE_SEEDS = {"13": "0", "21": "1", "42": "2", "87": "3", "100": "4"}
 """Protocol seed -> FewCLUE split index (``train_<i>.json``/``dev_<i>.json``): by position in SEEDS."""
@@ -31,12 +33,12 @@ def default_k(task_type: TaskType, n_classes: int) -> int:
 
 def define(name: str, lang: str, task_type: TaskType, words: tuple[str, ...], template: str, reader: Reader,
            description: str, *, metric: Metric | None = None, k: int | None = None, **extra: Any) -> TaskSpec:
-    """Build and register one built-in task (``extra["dir"]`` defaults to ``<lang>/<name>``)."""
+    """Build one built-in task and add it to :data:`BUILTIN` (``extra["dir"]`` defaults to ``<lang>/<name>``)."""
     if metric is None:
         metric = Metric.SPAN_F1 if task_type in (TaskType.SPAN, TaskType.KEYWORD) else Metric.ACC
     extra.setdefault("dir", f"{lang}/{name}")
     spec = TaskSpec(name=name, lang=lang, type=task_type, label_words=words, metric=metric, template=template,
                     k_shot=k if k is not None else default_k(task_type, len(words)), description=description,
                     extra=extra)
-    register_task(spec, reader)
+    BUILTIN.append((spec, reader))
     return spec

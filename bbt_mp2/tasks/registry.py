@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 
 from bbt_mp2.errors import ConfigError, UnknownNameError
+from bbt_mp2.tasks import specs_en, specs_zh  # noqa: F401  (fill builtin.BUILTIN; they do not import this module)
+from bbt_mp2.tasks.builtin import BUILTIN
 from bbt_mp2.tasks.readers import Reader
 from bbt_mp2.tasks.types import OPTION_TYPES, TaskSpec, TaskType
 
@@ -29,7 +31,8 @@ def _ensure_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from bbt_mp2.tasks import specs_en, specs_zh  # noqa: F401  (registers on import)
+        for spec, reader in BUILTIN:
+            register_task(spec, reader)
 
 
 def add_register_hook(hook: Callable[[str], None]) -> None:

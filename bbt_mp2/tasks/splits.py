@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bbt_mp2.errors import ConfigError, DataError
 from bbt_mp2.tasks.paths import data_root as resolve_root
@@ -44,11 +46,38 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_CACHE: dict[tuple[str, str, str], tuple[Example, ...]] = {}
-_FILE_CACHE: dict[tuple[str, str, int, int], tuple[Example, ...]] = {}
-_CARVE_CACHE: dict[tuple[str, str], dict[str, list[Example]]] = {}
-_KEY_CACHE: dict[tuple[int, str], tuple[Example, str]] = {}  # (id(example), group) -> (example, key)
-_KEYSET_CACHE: dict[tuple[str, str, str, str], frozenset[str]] = {}
+
+
+class _BoundedCache(OrderedDict):
+    """A dict that keeps at most ``maxsize`` entries, dropping the least recently used (reads refresh an entry)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+
+
+# Bounded, so a long-lived process (the server, a sweep worker) does not keep every split it ever read alive.
+CACHE_TASKS = 32  # splits / files / carves / key sets kept (a few tasks x 3 splits)
+CACHE_KEYS = 200_000  # memoised (example, group) keys
+_CACHE: _BoundedCache = _BoundedCache(CACHE_TASKS * 3)  # (task, split, root) -> examples
+_FILE_CACHE: _BoundedCache = _BoundedCache(CACHE_TASKS * 3)  # (task, file, size, mtime) -> examples
+_CARVE_CACHE: _BoundedCache = _BoundedCache(CACHE_TASKS)  # (task, root) -> carved splits
+_KEY_CACHE: _BoundedCache = _BoundedCache(CACHE_KEYS)  # (id(example), group) -> (example, key); identity checked
+_KEYSET_CACHE: _BoundedCache = _BoundedCache(CACHE_TASKS * 3)  # (task, split, group, root) -> keys
 
 
 def _forget(name: str) -> None:
@@ -66,7 +95,7 @@ add_register_hook(_forget)
 
 
 def clear_cache() -> None:
-    """Forget every cached file, carve and split (they are otherwise kept for the life of the process)."""
+    """Forget every cached file, carve and split (otherwise the least recently used are dropped past the bounds)."""
     for cache in (_CACHE, _FILE_CACHE, _CARVE_CACHE, _KEY_CACHE, _KEYSET_CACHE):
         cache.clear()
 

@@ -146,14 +146,17 @@ def speed_table(records: Sequence[CellRecord]) -> Table:
 
 
 def axis_table(records: Sequence[CellRecord], axis: str) -> Table | None:
-    """Test metric against ``shots`` or ``labels`` (columns), mean ± std over tasks and seeds per row; None when the
-    sweep has a single value of that axis."""
+    """Test metric against ``shots`` or ``labels`` (columns), mean ± std over seeds per row and task; None when the
+    sweep has a single value of that axis. Rows (method, task) that have a single value of the axis are left out."""
     values = sorted({getattr(r.cell, axis) for r in records}, key=lambda v: (v is None, v or 0))
     if len(values) < 2:
         return None
     columns = [f"{axis}={'task default' if v is None else v}" for v in values]
-    table = Table(title=f"Test metric (x100) against {axis}, over tasks and seeds", columns=columns)
-    for label, rs in group_by(records, lambda r: row_label(r.cell)).items():
+    table = Table(title=f"Test metric (x100) against {axis}, mean ± std over seeds", columns=columns)
+    groups = group_by(records, lambda r: f"{row_label(r.cell)} / {r.cell.task_label or r.cell.task}")
+    for label, rs in groups.items():
+        if len({getattr(r.cell, axis) for r in rs}) < 2:
+            continue
         cells, csv_row = [], {"row": label}
         for v, col in zip(values, columns):
             e: Entry = entry([r for r in rs if getattr(r.cell, axis) == v])
@@ -161,7 +164,7 @@ def axis_table(records: Sequence[CellRecord], axis: str) -> Table | None:
             csv_row.update({f"{col}_mean": e.mean, f"{col}_std": e.std, f"{col}_n": len(e.values)})
         table.rows.append((label, cells))
         table.csv_rows.append(csv_row)
-    return table
+    return table if table.rows else None
 
 
 def failure_lines(records: Sequence[CellRecord]) -> list[str]:
@@ -183,8 +186,8 @@ def header_lines(sweep: dict[str, Any], records: Sequence[CellRecord]) -> list[s
                      for r in records if r.result is not None} or {"float32"})
     hashes: dict[str, str] = {}
     for r in records:
-        rec = r.run_config.get("checkpoint") or {}
-        if rec.get("id"):
+        rec = r.run_config.get("checkpoint") or {}  # black-box runs: {"id", "sha256"}; gradient runs: a path
+        if isinstance(rec, dict) and rec.get("id"):
             hashes[str(r.cell.checkpoint_label or rec["id"])] = f"{rec['id']} (sha256 {str(rec.get('sha256'))[:16]})"
     for c in cells:
         if c.checkpoint_label and c.checkpoint_label not in hashes:

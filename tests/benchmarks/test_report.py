@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from bbt_mp2.errors import ConfigError
-from benchmarks.report import build_report, calls_to_fraction, load_records, main_tables, seed_band, write_report
+from benchmarks.report import (
+    axis_table,
+    build_report,
+    calls_to_fraction,
+    load_records,
+    main_tables,
+    seed_band,
+    write_report,
+)
 from benchmarks.sweep.plan import Cell
 
 
@@ -128,3 +136,23 @@ def test_report_of_a_directory_without_a_sweep_is_refused(tmp_path):
         write_report(tmp_path)
     with pytest.raises(ConfigError, match="fraction"):
         build_report(tmp_path, fraction=1.5)
+
+
+def test_metric_against_shots_per_method_and_task(tmp_path):
+    cells = []
+    for shots, values in ((2, [0.5, 0.6]), (8, [0.7, 0.9])):
+        for seed, value in zip((1, 2), values):
+            cell = _cell(tmp_path, "bbt", "sst2", seed, 100, "100")
+            cell.shots = shots
+            cell.id += f"@k{shots}"
+            cell.out_dir += f"@k{shots}"
+            cells.append(cell)
+            _done(cell, value)
+    other = _cell(tmp_path, "bbt", "rte", 1, 100, "100")  # one shots value only: no row
+    cells.append(other)
+    _done(other, 0.1)
+    (tmp_path / "sweep.json").write_text(json.dumps({"config": {"name": "s"}, "cells": [c.to_dict() for c in cells]}))
+    table = axis_table(load_records(tmp_path), "shots")
+    assert table.columns == ["shots=2", "shots=8", "shots=task default"]
+    assert table.rows == [("bbt / sst2", ["55.0 ± 5.0", "80.0 ± 10.0", "not planned"])]
+    assert axis_table(load_records(tmp_path), "labels") is None

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from optimizers import Optimizer, make_optimizer
 
@@ -22,7 +21,6 @@ FAST_OPTIONS: dict[str, dict] = {
     "random": {"popsize": 20},
     "ng:TBPSA": {"popsize": 10},
     "ng:DiagonalCMA": {"popsize": 10, "sigma0": 1.0},
-    "ng:NGOpt": {"popsize": 20, "budget": 2000},
 }
 
 
@@ -72,12 +70,8 @@ def run(opt: Optimizer, objective: Callable[[np.ndarray], np.ndarray], generatio
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """BoTorch's small GPs are fastest single-threaded on a shared 2-core machine; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_thread):
+    """BoTorch's small GPs are fastest single-threaded on a shared 2-core machine (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -37,7 +37,8 @@ def test_settings_reach_nevergrad_start_box_and_population():
 
 
 def test_x0_outside_the_box_is_refused():
-    with pytest.raises(ConfigError, match=r"NevergradConfig.x0 must be strictly inside the box"):
+    assert make_optimizer("ng:TBPSA", dim=2, seed=0, x0=[2.0, 0.0], bounds=2.0).ask().shape == (20, 2)  # on the edge
+    with pytest.raises(ConfigError, match=r"NevergradConfig.x0 must be inside the box \[-2.0, 2.0\]"):
         make_optimizer("ng:NGOpt", dim=2, seed=0, x0=[3.0, 0.0], bounds=2.0)
     with pytest.raises(ConfigError, match="x0 has 2 entries; expected dim=3"):
         make_optimizer("ng:NGOpt", dim=3, seed=0, x0=[0.0, 0.0])

@@ -11,7 +11,7 @@ from optimizers import Optimizer, OptimizerStateError, optimizer_names
 from optimizers.errors import ResumeError, ShapeError
 
 NAMES = optimizer_names()
-NEVERGRAD = ["ng:TBPSA", "ng:DiagonalCMA", "ng:NGOpt"]  # the adapter follows the same contract
+NEVERGRAD = ["ng:TBPSA", "ng:DiagonalCMA"]  # the adapter follows the same contract (NGOpt: test_nevergrad.py)
 CONTRACT = NAMES + NEVERGRAD
 
 # generations, and the largest acceptable (true loss of best) / (median loss of a uniform point in [-5, 5]^D)

@@ -1,17 +1,10 @@
-"""Shared fixtures of the backbone tests: the real MiniLM backbone (loaded once) and its stock twin."""
+"""Shared fixtures of the backbone tests: the stock twin of the real MiniLM (``minilm`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bbt_mp2.backbones import load_backbone
 from bbt_mp2.backbones.registry import minilm_path
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    """The default real backbone, fp32 CPU."""
-    return load_backbone("minilm")
 
 
 @pytest.fixture(scope="session")

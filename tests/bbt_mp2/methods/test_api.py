@@ -48,6 +48,20 @@ def _random_minilm_checkpoint(path: Path) -> Path:
     return save_checkpoint(ckpt, path)
 
 
+def _readme_snippet() -> str:
+    """The Python block of the README's "Python API with your own optimizer" section."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("### Python API with your own optimizer", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_snippet_is_the_tested_file():
+    assert _readme_snippet() == SNIPPET.read_text(), (
+        f"README.md's optimizer snippet and {SNIPPET.name} differ; edit one and copy it to the other"
+    )
+
+
+@pytest.mark.slow
 def test_readme_user_optimizer_snippet_runs_verbatim(tmp_path, monkeypatch, capsys):
     # the shipped english-deep is swapped for a float16 copy of a random MiniLM one (shipped in tmp) and
     # the test set is cut to 40 examples for speed; the snippet's text is executed unchanged.

@@ -93,7 +93,7 @@ def test_stage_two_starts_from_the_dev_selected_router(method, fake_backend, spl
     monkeypatch.setattr(mp2_method, "dc_cma_search", spy_dc)
     res = run_method(mp2_config(method, deep_ckpt), fake_backend(), split, str(tmp_path / "r"), task_spec=fake_task)
     hist = [json.loads(x) for x in (tmp_path / "r" / "history.jsonl").read_text().splitlines()]
-    assert [h["stage"] for h in hist] == ["router"] * 4 + ["prompt"] * 8  # BO asks one candidate at a time
+    assert [h["stage"] for h in hist] == ["router"] + ["prompt"] * 8  # BO asks its 4-point design as one population
     assert res.calls == 36
     # stage I alone (router-only with the same seed and settings) selects the router stage II must start from
     deep = method == "mp2-deep"

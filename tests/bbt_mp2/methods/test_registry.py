@@ -66,14 +66,16 @@ def test_overrides_win_over_preset():
 @pytest.mark.parametrize(
     "method, values, match",
     [
-        ("bbt", {"budget": 0}, "budget must be a positive"),
+        ("bbt", {"budget": 0}, r"BBTConfig \(method 'bbt'\).budget must be an integer >= 1; got 0"),
         ("bbt", {"loss": "hinge"}, "loss 'hinge' is unknown"),
         ("bbt", {"projection": "learned"}, "not a random projection"),
-        ("bbtv2", {"sigma_rest": 0.0}, "must be > 0"),
+        ("bbtv2", {"sigma_rest": 0.0}, "sigma_rest must be a positive finite number"),
         ("mp2-shallow", {"budget_router": 8000}, "budget_router must be in"),
-        ("mp2-deep", {"routing": "softmax"}, "routing 'softmax' is unknown"),
+        ("mp2-deep", {"routing": "softmax"}, r"routing must be one of \['sigmoid', 'binary'\]; got 'softmax'"),
         ("mp2-router", {"n_init": 0}, "n_init"),
-        ("bbt", {"popsize": 0}, "popsize must be a positive integer"),
+        ("bbt", {"popsize": 0}, "popsize must be an integer >= 1"),
+        ("bbt", {"optimizer": ""}, "optimizer must be a non-empty string"),
+        ("mp2-router", {"deep": "yes"}, "deep must be True, False or None"),
     ],
 )
 def test_invalid_values_rejected(method, values, match):

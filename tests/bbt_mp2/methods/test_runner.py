@@ -71,7 +71,7 @@ def test_dev_selection_is_best_metric_then_lowest_loss_and_saved(fake_backend, s
 
 def test_run_directory_contents(fake_backend, split, fake_task, tmp_path):
     res = run(fake_backend(), split, fake_task, tmp_path, make_config(seed=5))
-    for name in ("config.json", "history.jsonl", "state.pkl", "best_params.npy", "result.json", "curve.png"):
+    for name in ("config.json", "history.jsonl", "state.json", "best_params.npy", "result.json", "curve.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["run"]["seed"] == 5 and config["run"]["method"] == "bbt"
@@ -109,7 +109,7 @@ def test_resume_after_backend_failure_equals_uninterrupted(method, fake_backend,
     full = run(fake_backend(), split, fake_task, tmp_path / "full", cfg)
     with pytest.raises(RuntimeError, match="killed"):
         run(fake_backend(fail_after=7), split, fake_task, tmp_path / "cut", cfg)
-    assert (tmp_path / "cut" / "state.pkl").exists() and not (tmp_path / "cut" / "result.json").exists()
+    assert (tmp_path / "cut" / "state.json").exists() and not (tmp_path / "cut" / "result.json").exists()
     resumed = run(fake_backend(), split, fake_task, tmp_path / "cut", cfg, resume=True)
     assert _strip(resumed.to_dict()) == _strip(full.to_dict())
     np.testing.assert_array_equal(np.load(tmp_path / "cut" / "best_params.npy"),

@@ -58,3 +58,15 @@ def test_swapped_run_is_recorded_and_resumes_exactly(method, fake_backend, split
     plain = run_method(RunConfig(task="fake", method=method, seed=3, method_config=other), fake_backend(), split,
                        str(tmp_path / "plain"), task_spec=fake_task)
     assert plain.best_train_loss != full.best_train_loss  # the swap changed the search
+
+
+def test_a_nevergrad_stage_resumes_exactly_from_the_json_run_state(fake_backend, split, fake_task, tmp_path):
+    values = {"budget": 32, "popsize": 4, "eval_every": 8, "d": 6, "n_tokens": 2, "optimizer": "ng:DiagonalCMA"}
+    cfg = RunConfig(task="fake", method="bbt", seed=3, method_config=build_config("bbt", overrides=values))
+    full = run_method(cfg, fake_backend(), split, str(tmp_path / "full"), task_spec=fake_task)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_method(cfg, fake_backend(fail_after=5), split, str(tmp_path / "cut"), task_spec=fake_task)
+    state = json.loads((tmp_path / "cut" / "state.json").read_text())
+    assert state["optimizer"]["optimizer"] == "ng:DiagonalCMA" and state["optimizer"]["state"]["losses"]
+    resumed = run_method(cfg, fake_backend(), split, str(tmp_path / "cut"), resume=True, task_spec=fake_task)
+    assert resumed.best_train_loss == full.best_train_loss and resumed.tuned == full.tuned

@@ -1,4 +1,4 @@
-"""Shared fixtures of the task-side tests (real data from the data folder; temp files for bad input)."""
+"""Shared fixtures of the task-side tests: temp files for bad input (``root``, the data, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from bbt_mp2.tasks import data_root
-
-
-@pytest.fixture(scope="session")
-def root() -> Path:
-    """The real data folder (BBT_MP2_DATA or <repo>/../shared/data); CI has it, so it is never skipped."""
-    return data_root()
 
 
 @pytest.fixture()

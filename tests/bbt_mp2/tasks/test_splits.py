@@ -4,7 +4,7 @@ import re
 import pytest
 
 from bbt_mp2.errors import ConfigError
-from bbt_mp2.tasks import SPLITS, TaskType, clear_cache, get_task, load_split, task_names, text_key
+from bbt_mp2.tasks import SPLITS, Example, TaskType, clear_cache, get_task, load_split, task_names, text_key
 
 TASKS = task_names()
 
@@ -115,3 +115,20 @@ def test_splits_are_deterministic():
     clear_cache()  # recompute from the files
     after = {(n, s): [e.uid for e in load_split(n, s)] for n in DETERMINISM_TASKS for s in SPLITS}
     assert before == after
+
+
+def test_caches_are_bounded_and_drop_the_least_recently_used(monkeypatch):
+    from bbt_mp2.tasks import splits
+
+    cache = splits._BoundedCache(2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache["a"] == 1  # a read refreshes "a"
+    cache["c"] = 3
+    assert list(cache) == ["a", "c"] and cache.get("b") is None
+    keys = splits._BoundedCache(3)
+    monkeypatch.setattr(splits, "_KEY_CACHE", keys)
+    examples = [Example(uid=f"x/{i}", fields={"text": f"Text {i}!"}, label=0) for i in range(10)]
+    assert [splits.text_key(e) for e in examples] == [f"text=text{i}" for i in range(10)]
+    assert len(keys) == 3  # a long-lived process keeps at most the bound, not every example it ever keyed
+    for cache in (splits._CACHE, splits._FILE_CACHE, splits._CARVE_CACHE, splits._KEYSET_CACHE):
+        assert isinstance(cache, splits._BoundedCache) and cache.maxsize <= 3 * splits.CACHE_TASKS
