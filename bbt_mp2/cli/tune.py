@@ -37,7 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<task>-<method>-seed<S>)")
     p.add_argument("--backbone", default="minilm", help="backbone name or path (default minilm)")
     p.add_argument("--n-tokens", type=int, default=None, help="prompt length for BBT/BBTv2 (default: checkpoint's)")
-    p.add_argument("--max-length", type=int, default=128, help="maximum encoded length (tokens)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="maximum encoded length (tokens); default 512 (460 multiple choice) capped by the backbone")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last generation")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method setting, e.g. --set popsize=10 --set sigma=0.5 (repeatable)")

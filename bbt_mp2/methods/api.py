@@ -57,7 +57,7 @@ def tune(
     data: Any | None = None,
     data_root: str | os.PathLike[str] | None = None,
     n_tokens: int | None = None,
-    max_length: int = 128,
+    max_length: int | None = None,
     resume: bool = False,
     callbacks: Sequence[ProgressCallback] = (),
 ) -> RunResult:
@@ -81,7 +81,8 @@ def tune(
         data: a few-shot split with ``train``/``dev``/``test`` example lists; default the protocol split.
         data_root: where the task data lives (default ``bbt_mp2.tasks.data_root()``).
         n_tokens: prompt length for BBT/BBTv2 (MP2 takes the checkpoint's).
-        max_length: maximum encoded length, placeholders included.
+        max_length: maximum encoded length, placeholders included; None = the task type's reference length
+            capped by the backbone's positions (``bbt_mp2.encoding.default_max_length``).
         resume: continue the run in ``out_dir``.
         callbacks: called after every generation with a progress dict.
 
@@ -112,7 +113,7 @@ def tune(
         values.setdefault("n_tokens", int(n_tokens))
     method_config = build_config(method, preset, values)
     config = RunConfig(task=spec.name, method=method, seed=int(seed), method_config=method_config,
-                       max_length=int(max_length), preset=preset)
+                       max_length=None if max_length is None else int(max_length), preset=preset)
     if data is None:
         data = tasks.fewshot(spec.name, int(seed), data_root=data_root)
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec.name, method, int(seed))

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 CELL_FILE = "cell.json"
 ERROR_FILE = "error.json"
-RESULT_FILE = "result.json"
+RESULT_FILE = "result.json"  # = bbt_mp2.rundir.RunDir.RESULT
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -43,14 +43,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def cell_status(out_dir: str | Path) -> str:
     """``done`` (result.json), ``failed`` (error.json), ``partial`` (a run started) or ``missing``."""
+    from bbt_mp2.rundir import RunDir
+
     out = Path(out_dir)
     if (out / RESULT_FILE).is_file():
         return "done"
     if (out / ERROR_FILE).is_file():
         return "failed"
-    if (out / "config.json").is_file() or (out / "state.pkl").is_file():
-        return "partial"
-    return "missing"
+    return "partial" if RunDir(out).has_run() else "missing"
 
 
 def set_worker_threads(threads: int) -> None:

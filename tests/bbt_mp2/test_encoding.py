@@ -228,3 +228,27 @@ def test_shared_option_list_tokenisation_gives_the_same_encoding(name, tmp_path,
     assert shared.mrc_texts == plain.mrc_texts and shared.offsets == plain.offsets
     for key in ("input_ids", "attention_mask", "start_positions", "end_positions", "option_spans"):
         assert np.array_equal(getattr(shared, key), getattr(plain, key)), key
+
+
+def test_default_max_length_is_the_reference_length_capped_by_the_backbone():
+    from bbt_mp2.encoding import default_max_length
+    from bbt_mp2.tasks.types import TaskType
+
+    assert default_max_length(TaskType.SPAN) == 512 and default_max_length("multiple_choice") == 460
+    assert default_max_length(TaskType.SINGLE, 128) == 128 and default_max_length(TaskType.SPAN, 1024) == 512
+
+
+def test_local_backend_defaults_and_reports_truncation_on_real_cmrc2018():
+    from bbt_mp2.heads import MRCHead
+    from bbt_mp2.local_backend import LocalBackend
+    from bbt_mp2.tasks import get_task, load_split
+    from bbt_mp2.testing import build_tiny_backbone
+
+    bb = build_tiny_backbone(n_layers=1, hidden=32, seed=0)  # 128 positions
+    backend = LocalBackend(bb, MRCHead(32))
+    assert backend.info().max_positions == 128
+    examples = list(load_split("cmrc2018", "train"))[:20]
+    ds = backend.register(get_task("cmrc2018"), examples, n_tokens=4)
+    stats = backend.dataset_stats(ds)
+    assert stats["max_length"] == 128 and stats["length"] <= 128 and stats["n"] == 20
+    assert 0 < stats["n_answer_lost"] <= stats["n_truncated"] <= 20
