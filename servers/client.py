@@ -188,16 +188,20 @@ class RemoteBackend:
         data = self._request("GET", f"/v1/checkpoints/{checkpoint_id}/modules")
         return decode_array(data["shape"], data["data"], max_values=1 << 28)
 
-    def register(self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128) -> str:
-        """Send the examples and task spec; the server formats and tokenises; returns the content id."""
+    def register(self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int,
+                 max_length: int | None = None) -> str:
+        """Send the examples and task spec; the server formats and tokenises; returns the content id.
+
+        ``max_length`` None = the server's default for the task type (capped by the backbone's positions)."""
         body = {"task_spec": task_to_dict(task), "examples": [example_to_dict(e) for e in examples],
-                "n_tokens": int(n_tokens), "max_length": int(max_length)}
+                "n_tokens": int(n_tokens), "max_length": None if max_length is None else int(max_length)}
         return str(self._request("POST", "/v1/datasets", body)["id"])
 
-    def register_task(self, task: str, *, split: str, seed: int, n_tokens: int, max_length: int = 128) -> str:
+    def register_task(self, task: str, *, split: str, seed: int, n_tokens: int,
+                      max_length: int | None = None) -> str:
         """Register a built-in task split of the few-shot protocol, read on the server."""
         body = {"task": task, "split": split, "seed": int(seed), "n_tokens": int(n_tokens),
-                "max_length": int(max_length)}
+                "max_length": None if max_length is None else int(max_length)}
         return str(self._request("POST", "/v1/datasets", body)["id"])
 
     def evaluate(self, dataset_id: str, param: PromptParam, population: np.ndarray, *, loss: str = "auto"

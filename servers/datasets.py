@@ -84,14 +84,22 @@ class DatasetStore:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def register(self, tenant: str, task: TaskSpec, examples: list[Example], *, n_tokens: int,
-                 max_length: int) -> dict[str, Any]:
-        """Encode, store on disk, load into the backend and record ownership; returns the dataset's metadata."""
+                 max_length: int | None) -> dict[str, Any]:
+        """Encode, store on disk, load into the backend and record ownership; returns the dataset's metadata.
+
+        ``max_length`` None = :func:`bbt_mp2.encoding.default_max_length` of the task type, capped by the backbone.
+        """
+        from bbt_mp2.encoding import default_max_length
+
+        if max_length is None:
+            max_length = default_max_length(task.type, getattr(self.backend.backbone, "max_positions", None))
         data = self.backend.encode(task, examples, n_tokens=n_tokens, max_length=max_length)
         dataset_id = dataset_id_of(data)
         if load_encoded(self.directory, dataset_id) is None:
             save_encoded(data, self.directory, dataset_id)
         self.backend.register_encoded(data, task)
         meta = {"task": task.name, "n_examples": len(data), "n_tokens": n_tokens, "max_length": max_length,
+                "length": int(data.input_ids.shape[1]),
                 "n_options": data.n_options, "n_truncated": int(data.n_truncated)}
         source = {"task": task_to_dict(task), "examples": [example_to_dict(e) for e in examples],
                   "n_tokens": n_tokens, "max_length": max_length}

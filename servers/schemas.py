@@ -110,7 +110,8 @@ class DatasetCreate(_Strict):
     task_spec: dict[str, Any] | None = Field(None, description="bbt_mp2 task spec (servers.wire.task_to_dict)")
     examples: list[dict[str, Any]] | None = Field(None, min_length=1)
     n_tokens: int = Field(50, ge=1, le=4096)
-    max_length: int = Field(128, ge=8, le=100_000)
+    max_length: int | None = Field(None, ge=8, le=100_000,
+                                   description="None = the default for the task type, capped by the backbone")
 
 
 class DatasetPublic(_Strict):
@@ -119,6 +120,7 @@ class DatasetPublic(_Strict):
     n_examples: int
     n_tokens: int
     max_length: int
+    length: int = Field(description="T, the encoded (padded) length")
     n_options: int
     n_truncated: int
 
@@ -128,6 +130,8 @@ class DatasetList(_Strict):
 
 
 class ModelPublic(_Strict):
+    """:class:`bbt_mp2.backend.ModelInfo` on the wire (a test keeps the two field lists equal)."""
+
     name: str
     n_layers: int
     hidden: int
@@ -136,6 +140,7 @@ class ModelPublic(_Strict):
     dtype: str
     checkpoints: dict[str, dict[str, Any]]
     default_checkpoint: str | None
+    max_positions: int | None
 
 
 class UsagePublic(_Strict):

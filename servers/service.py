@@ -64,10 +64,11 @@ class ModelService:
     async def create_dataset(self, key: KeyRecord, body: DatasetCreate) -> dict[str, Any]:
         s = self.settings
         limit = min(s.max_length_limit, int(getattr(self.backend.backbone, "max_positions", s.max_length_limit)))
-        if body.max_length > limit:
+        if body.max_length is not None and body.max_length > limit:
             raise ConfigError(f"max_length={body.max_length} exceeds this server's limit {limit} (backbone positions)")
-        if body.n_tokens + 8 > body.max_length:
-            raise ConfigError(f"n_tokens={body.n_tokens} leaves no room for text in max_length={body.max_length}")
+        if body.n_tokens + 8 > (body.max_length or limit):
+            raise ConfigError(f"n_tokens={body.n_tokens} leaves no room for text in max_length="
+                              f"{body.max_length or limit}")
         if (body.task is None) == (body.task_spec is None):
             raise ConfigError("give either task (a built-in task name, with split and seed) or task_spec + examples")
         if body.task is not None:
@@ -90,7 +91,8 @@ class ModelService:
                                f"{s.max_examples} per dataset")
         return await self.model(self._register, key.tenant, spec, examples, body.n_tokens, body.max_length)
 
-    def _register(self, tenant: str, spec: Any, examples: list, n_tokens: int, max_length: int) -> dict[str, Any]:
+    def _register(self, tenant: str, spec: Any, examples: list, n_tokens: int,
+                  max_length: int | None) -> dict[str, Any]:
         try:
             return self.datasets.register(tenant, spec, examples, n_tokens=n_tokens, max_length=max_length)
         except (ConfigError, DataError, ShapeError, UnknownNameError):
@@ -170,7 +172,7 @@ class ModelService:
                                     single=False)
         n = len(checked.population)
         await self.io(self.storage.check_budget, key.id, n)
-        tokens = n * checked.meta["n_examples"] * checked.meta["max_length"]
+        tokens = n * checked.meta["n_examples"] * checked.meta.get("length", checked.meta["max_length"])
         self.metrics.queue_depth.set(self.batcher.depth + 1)
         result = await self.batcher.submit(key.tenant, (checked.dataset_id, checked.param, body.loss),
                                            checked.population, tokens)

@@ -59,3 +59,15 @@ def test_limits_and_bad_examples(client):  # noqa: ANN001
     assert r.status_code == 422 and "positions" in r.json()["error"]["message"]
     r = client.post("/v1/datasets", json={"task": "sst2", "task_spec": {}}, headers=h)
     assert r.status_code == 422
+
+
+def test_max_length_defaults_to_the_task_type_capped_by_the_backbone(client):  # noqa: ANN001
+    from bbt_mp2.encoding import default_max_length
+    from tests.servers.helpers import TASK
+
+    h = make_key(client)
+    body = dataset_body()
+    del body["max_length"]
+    meta = client.post("/v1/datasets", json=body, headers=h).json()
+    assert meta["max_length"] == default_max_length(TASK.type, 128)  # the tiny backbone has 128 positions
+    assert meta["length"] <= meta["max_length"]

@@ -163,3 +163,13 @@ def test_learned_projection_and_checkpoint_modules(client, tiny_backend):  # noq
     model = client.get("/v1/model").json()
     assert model["default_checkpoint"] == "tiny-ckpt" and model["checkpoints"]["tiny-ckpt"]["layers"] == [0, 1]
     assert len(model["checkpoints"]["tiny-ckpt"]["sha256"]) == 64
+
+
+def test_model_schema_mirrors_model_info():
+    """A field added to ModelInfo must be added to the response schema (else GET /v1/model could not answer)."""
+    from dataclasses import fields
+
+    from bbt_mp2.backend import ModelInfo
+    from servers.schemas import ModelPublic
+
+    assert set(ModelPublic.model_fields) == {f.name for f in fields(ModelInfo)}
