@@ -13,7 +13,7 @@ TASK = TaskSpec(name="toy", lang="en", type=TaskType.SINGLE, label_words=("bad",
 def toy_examples(n: int = 8, offset: int = 0) -> list[Example]:
     words = ["good movie", "bad film", "great story", "terrible book", "fun game", "boring music"]
     return [Example(uid=f"toy/{i + offset}", fields={"text": f"{words[(i + offset) % len(words)]} {i}"},
-                    label=((i + offset) % len(words)) % 2 == 0 and 1 or 0) for i in range(n)]
+                    label=int((i + offset) % len(words) % 2 == 0)) for i in range(n)]
 
 
 def dataset_body(n: int = 8, offset: int = 0, n_tokens: int = 4) -> dict:
