@@ -14,7 +14,6 @@ directory (its id is the absolute path) or ``id=DIR`` given explicitly (the serv
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -27,7 +26,14 @@ from torch import Tensor, nn
 
 from bbt_mp2.backbones.base import Backbone
 from bbt_mp2.backend import CHECKPOINT_INFO_KEYS, EvalResult, ModelInfo, Prediction, PromptParam, json_ready
-from bbt_mp2.checkpoint import TENSORS_FILE, MP2Checkpoint, load_checkpoint, resolve_checkpoint, shipped_checkpoints
+from bbt_mp2.checkpoint import (
+    TENSORS_FILE,
+    MP2Checkpoint,
+    file_sha256,
+    load_checkpoint,
+    resolve_checkpoint,
+    shipped_checkpoints,
+)
 from bbt_mp2.encoding import EncodedDataset
 from bbt_mp2.errors import ConfigError, ShapeError, UnknownNameError
 from bbt_mp2.evaluator import Evaluator, dataset_fingerprint
@@ -48,14 +54,6 @@ def checkpoint_id_of(name_or_path: str | os.PathLike[str]) -> str:
     if text in shipped_checkpoints():
         return text
     return str(Path(text).expanduser().resolve())
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class LocalBackend:
@@ -133,7 +131,7 @@ class LocalBackend:
         ckpt = loaded if loaded is not None else load_checkpoint(directory)
         bb = self.backbone
         ckpt.check_compatible(backbone_hash=self._embedding_hash, hidden=bb.hidden, n_layers=bb.n_layers)
-        sha = _file_sha256(directory / TENSORS_FILE)
+        sha = file_sha256(directory / TENSORS_FILE)
         if cid in self._checkpoint_info and self._checkpoint_info[cid]["sha256"] != sha:
             raise ConfigError(f"checkpoint id {cid!r} already serves another checkpoint; choose another id")
         entry = {k: v for k, v in ckpt.config.to_dict().items() if k in CHECKPOINT_INFO_KEYS}

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bbt_mp2.atomic_io import atomic_write
 from bbt_mp2.encoding import EncodedDataset
 from bbt_mp2.errors import BackendError, UnknownNameError
 from bbt_mp2.local_backend import LocalBackend, dataset_id_of
@@ -31,27 +30,14 @@ __all__ = ["DatasetStore"]
 logger = logging.getLogger(__name__)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_encoded(dataset: EncodedDataset, directory: Path, dataset_id: str) -> None:
     """Write ``dataset`` as ``<id>.npz`` + ``<id>.json`` under ``directory`` (atomic, no pickle)."""
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {f.name: getattr(dataset, f.name) for f in fields(dataset) if isinstance(getattr(dataset, f.name),
                                                                                         np.ndarray)}
     rest = {f.name: getattr(dataset, f.name) for f in fields(dataset) if f.name not in arrays}
-    _atomic_write(directory / f"{dataset_id}.npz", lambda f: np.savez(f, **arrays))
-    _atomic_write(directory / f"{dataset_id}.json", lambda f: f.write(json.dumps(rest).encode("utf-8")))
+    atomic_write(directory / f"{dataset_id}.npz", lambda f: np.savez(f, **arrays))
+    atomic_write(directory / f"{dataset_id}.json", lambda f: f.write(json.dumps(rest).encode("utf-8")))
 
 
 def load_encoded(directory: Path, dataset_id: str) -> EncodedDataset | None:
