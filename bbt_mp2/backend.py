@@ -147,6 +147,7 @@ class ModelInfo:
         default_checkpoint: id of the checkpoint whose head scores a ``PromptParam`` with ``head=None``
             (``None`` when the backend was built from a bare head).
         max_positions: the backbone's position-table size (caps ``max_length``; ``None`` = unknown).
+        revision: the hub revision the backbone was loaded at (``None`` = a folder or the hub default).
     """
 
     name: str
@@ -158,6 +159,7 @@ class ModelInfo:
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_checkpoint: str | None = None
     max_positions: int | None = None
+    revision: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (lists for tuples)."""
@@ -231,9 +233,10 @@ class Backend(Protocol):
         ...
 
     def register(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int = 128
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
     ) -> str:
-        """Tokenise and store a dataset; returns its id (stable for identical content)."""
+        """Tokenise and store a dataset; returns its id (stable for identical content). ``max_length`` None =
+        ``bbt_mp2.encoding.default_max_length`` of the task type capped by the backbone's positions."""
         ...
 
     def evaluate(

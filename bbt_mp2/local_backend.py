@@ -155,7 +155,8 @@ class LocalBackend:
                          token_type_id=bb.token_type_id, dtype=dtype,
                          checkpoints={k: dict(v) for k, v in self._checkpoint_info.items()},
                          default_checkpoint=self.default_checkpoint,
-                         max_positions=getattr(bb, "max_positions", None))
+                         max_positions=getattr(bb, "max_positions", None),
+                         revision=getattr(bb, "revision", None))
 
     def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
         """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its layers."""

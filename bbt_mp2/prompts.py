@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from bbt_mp2.backend import ProjectionSpec
 from bbt_mp2.errors import ConfigError, ShapeError
+from bbt_mp2.routing import ROUTING_MODES, route, routing_weights  # re-exported: the one routing rule
 
 if TYPE_CHECKING:
     from bbt_mp2.backbones.base import Backbone
@@ -54,8 +55,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ROUTING_MODES = ("relaxed_bernoulli", "binary", "sigmoid")
-_NORM_EPS = 1e-12  # added to the sum of routing weights (as the reference code)
 
 
 def layer_seed(seed: int, layer: int) -> int:
@@ -211,75 +210,6 @@ def hidden_state_std(
     stds = [clipped_std(torch.cat(chunks)) for chunks in collected]
     logger.debug("hidden-state stds on %s: %s", dataset.task, stds)
     return stds
-
-
-def routing_weights(
-    logits: Tensor | np.ndarray, mode: str, *, temperature: float = 1.0, generator: torch.Generator | None = None
-) -> Tensor | np.ndarray:
-    """Normalised routing weights from router logits: THE routing rule of pre-training, evaluation and tuning.
-
-    Modes: ``relaxed_bernoulli`` (training; one sample ``sigmoid((logit + log u - log(1-u)) / temperature)``
-    per call), ``binary`` (paper: ``w = 1[logit > 0]``), ``sigmoid`` (reference code: ``w = sigmoid(logit)``).
-    Every mode divides by the row sum plus 1e-12.
-
-    Binary rule for a row with no active module (every logit <= 0): the row's argmax module is used, so a layer
-    prompt never vanishes; modules tied at the maximum share the weight equally. Pre-training evaluation, the
-    checkpoint's inference routing and black-box tuning (:func:`bbt_mp2.methods.mp2.method.route`) all call this
-    function, so they score the same prompt for the same router. The untuned MP2 router (all zeros) therefore
-    gives the uniform mixture of the modules under both deterministic modes (sigmoid(0) = 1/2 for every module).
-
-    Args:
-        logits: ``... x K`` router logits: a torch tensor (gradients flow for relaxed_bernoulli and sigmoid) or
-            a numpy array (deterministic modes only; computed in float64).
-        mode: one of :data:`ROUTING_MODES`.
-        temperature: tau of the relaxed Bernoulli.
-        generator: torch generator for the relaxed-Bernoulli noise (on ``logits.device``).
-
-    Returns:
-        ``... x K`` weights summing to 1 over the last axis: a tensor for a tensor, float64 ndarray for an ndarray.
-
-    Raises:
-        ConfigError: unknown mode, ``relaxed_bernoulli`` for numpy logits, temperature <= 0.
-    """
-    if not isinstance(logits, Tensor):
-        if mode not in ("sigmoid", "binary"):
-            raise ConfigError(f"numpy router logits take a deterministic routing ('sigmoid' or 'binary'); got "
-                              f"{mode!r} (relaxed_bernoulli samples need torch logits and a generator)")
-        r = torch.from_numpy(np.array(logits, dtype=np.float64))
-        return _routing_weights(r, mode, temperature, None).numpy()
-    return _routing_weights(logits, mode, temperature, generator)
-
-
-def route(router: np.ndarray, routing: str) -> np.ndarray:
-    """Numpy caller of :func:`routing_weights` (MP2 black-box tuning): ``... x K`` logits -> float64 weights.
-
-    Args:
-        router: ``... x K`` router logits (array-like).
-        routing: ``sigmoid`` or ``binary``.
-
-    Returns:
-        ``... x K`` float64 weights summing to 1 over the last axis.
-    """
-    return routing_weights(np.asarray(router, dtype=np.float64), routing)  # type: ignore[return-value]
-
-
-def _routing_weights(logits: Tensor, mode: str, temperature: float, generator: torch.Generator | None) -> Tensor:
-    if mode == "relaxed_bernoulli":
-        if temperature <= 0:
-            raise ConfigError(f"relaxed-Bernoulli temperature must be > 0, got {temperature}")
-        u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-        u = u.clamp(1e-6, 1 - 1e-6)
-        s = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
-    elif mode == "sigmoid":
-        s = torch.sigmoid(logits)
-    elif mode == "binary":
-        s = (logits > 0).to(logits.dtype)
-        none = s.sum(-1, keepdim=True) == 0
-        fallback = (logits == logits.amax(-1, keepdim=True)).to(logits.dtype)  # argmax module(s), ties share
-        s = torch.where(none, fallback, s)
-    else:
-        raise ConfigError(f"routing mode {mode!r} is unknown; choose one of {ROUTING_MODES}")
-    return s / (s.sum(-1, keepdim=True) + _NORM_EPS)
 
 
 def combined_z(router_row: np.ndarray | Tensor, z: np.ndarray | Tensor, mode: str = "sigmoid") -> np.ndarray | Tensor:

@@ -44,8 +44,6 @@ def test_import_bbt_mp2_and_its_plain_data_parts_load_no_torch():
     assert not any(got[m] for m in HEAVY), got
 
 
-@pytest.mark.xfail(strict=True, reason="bbt_mp2.methods.mp2.method imports bbt_mp2.prompts.route, and prompts.py "
-                                       "imports torch at the top (the routing home, owned by the routing fix)")
 def test_import_bbt_mp2_methods_loads_no_torch():
     got = _loaded("import bbt_mp2.methods\nfrom bbt_mp2.methods import build_config\nbuild_config('bbt')")
     assert not got["torch"], got

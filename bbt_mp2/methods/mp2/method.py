@@ -24,7 +24,7 @@ from bbt_mp2.methods.base import Stage, TuningMethod
 from bbt_mp2.methods.compat import MAKE_CHECKPOINT_HINT, check_checkpoint, served_checkpoint_config
 from bbt_mp2.methods.mp2.config import MP2DeepConfig, MP2RouterConfig, MP2ShallowConfig
 from bbt_mp2.methods.search import bo_ucb_search, cma_search, dc_cma_search
-from bbt_mp2.prompts import route  # the one routing rule (re-exported: bbt_mp2.methods.route)
+from bbt_mp2.routing import route  # the one routing rule (re-exported: bbt_mp2.methods.route)
 
 __all__ = ["route", "MP2ShallowMethod", "MP2DeepMethod", "MP2RouterMethod"]
 

@@ -8,8 +8,8 @@ import pytest
 
 
 def test_report_equals_the_curve_at_the_checkpoint_step(tmp_path, tiny_backbone, make_config):
-    from benchmarks.pretrain_recipe import evaluate_checkpoint
     from bbt_mp2.pretrain import pretrain
+    from benchmarks.pretrain_recipe import evaluate_checkpoint
 
     cfg = make_config(tasks=("mrpc", "mr"), steps=4, eval_every=4, save_every=4, dev_size=24, train_size=16)
     best = pretrain(cfg, tmp_path / "run", backbone=tiny_backbone, device="cpu", progress=False)
