@@ -11,8 +11,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 HEAVY = ("torch", "botorch", "gpytorch", "nevergrad", "transformers")
 
 
