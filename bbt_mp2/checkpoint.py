@@ -174,6 +174,12 @@ def verify_shipped(path: str | os.PathLike[str]) -> str | None:
     return got
 
 
+def checkpoint_dir_of(run_or_checkpoint: str | os.PathLike[str]) -> Path:
+    """A pre-training run directory -> its best checkpoint (``RUN/checkpoint``); a checkpoint directory -> itself."""
+    src = Path(run_or_checkpoint)
+    return src / "checkpoint" if (src / "checkpoint" / CONFIG_FILE).is_file() else src
+
+
 def export_checkpoint(
     source: str | os.PathLike[str], name: str, *, root: str | os.PathLike[str] | None = None
 ) -> Path:
@@ -193,9 +199,7 @@ def export_checkpoint(
     """
     if not _NAME.match(name):
         raise CheckpointError(f"shipped checkpoint name {name!r} must be lowercase letters, digits and '-'")
-    src = Path(source)
-    if (src / "checkpoint" / CONFIG_FILE).is_file():
-        src = src / "checkpoint"
+    src = checkpoint_dir_of(source)
     import torch  # tensor work only: the rest of this module is plain data, importable without torch
     from safetensors.torch import save_file
 
@@ -207,7 +211,8 @@ def export_checkpoint(
             raise CheckpointError(f"checkpoint {src}: tensor {key!r} has values beyond the float16 range; "
                                   "it cannot be shipped as float16")
         tensors[key] = half
-    meta = dict(ckpt.config.meta, shipped={"source": str(src.resolve()), "dtype": "float16",
+    # the source is named by its run folder only: no machine paths in a shipped file
+    meta = dict(ckpt.config.meta, shipped={"source": src.parent.name, "dtype": "float16",
                                            "source_sha256": file_sha256(src / TENSORS_FILE)})
     config = CheckpointConfig.from_dict(dict(ckpt.config.to_dict(), meta=meta))
     root = Path(root) if root is not None else SHIPPED_DIR

@@ -168,7 +168,7 @@ def _downstream(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from bbt_mp2.checkpoint import TENSORS_FILE, export_checkpoint, load_checkpoint
+    from bbt_mp2.checkpoint import TENSORS_FILE, checkpoint_dir_of, export_checkpoint, load_checkpoint
 
     if not args.name:
         raise ConfigError("--export needs --name NAME, the shipped name (e.g. --name english-deep)")
@@ -186,7 +186,7 @@ def _export(args: argparse.Namespace) -> int:
         task, sep, router = reference.partition(":")
         if not sep or not task or not router:
             raise ConfigError(f"--reference expects TASK:ROUTER (e.g. sst2:mr) or none, got {reference!r}")
-        got = write_reference(config.meta["shipped"]["source"], path, task=task, router=router,
+        got = write_reference(checkpoint_dir_of(args.export), path, task=task, router=router,
                               data_root=args.data_root)
         print(f"{REFERENCE_FILE}: float32 zero-shot predictions on {task} test ({len(got['predicted'])} examples, "
               f"router {router}); the float16 copy agrees on {got['agreement']:.4f}")
