@@ -141,6 +141,7 @@ class ModelPublic(_Strict):
     checkpoints: dict[str, dict[str, Any]]
     default_checkpoint: str | None
     max_positions: int | None
+    revision: str | None
 
 
 class UsagePublic(_Strict):
