@@ -102,11 +102,13 @@ class PredictResponse(_Strict):
 
 
 class DatasetCreate(_Strict):
-    """A built-in task split (``task`` + ``split`` + ``seed``) or raw ``examples`` with a ``task_spec``."""
+    """A built-in task split (``task``, ``split``, ``seed``, ``shots``) or raw ``examples`` with a ``task_spec``."""
 
     task: str | None = Field(None, min_length=1, max_length=128, description="built-in task name")
     split: Literal["train", "dev", "test"] = "train"
     seed: int = Field(13, ge=0, le=2**31 - 1)
+    shots: int | None = Field(None, ge=1, le=100_000,
+                              description="k of the few-shot protocol (per class); None = the task's k_shot")
     task_spec: dict[str, Any] | None = Field(None, description="bbt_mp2 task spec (servers.wire.task_to_dict)")
     examples: list[dict[str, Any]] | None = Field(None, min_length=1)
     n_tokens: int = Field(50, ge=1, le=4096)

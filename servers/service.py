@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -73,14 +74,17 @@ class ModelService:
             raise ConfigError("give either task (a built-in task name, with split and seed) or task_spec + examples")
         if body.task is not None:
             if body.examples is not None:
-                raise ConfigError("examples go with task_spec; a built-in task takes split and seed")
+                raise ConfigError("examples go with task_spec; a built-in task takes split, seed and shots")
             from bbt_mp2 import tasks
 
             spec = tasks.get_task(body.task)
-            examples = list(getattr(await self.model(tasks.fewshot, spec.name, body.seed), body.split))
+            split = await self.model(functools.partial(tasks.fewshot, spec.name, body.seed, k=body.shots))
+            examples = list(getattr(split, body.split))
         else:
             if not body.examples:
                 raise ConfigError("task_spec needs a non-empty examples list")
+            if body.shots is not None:
+                raise ConfigError("shots applies to a built-in task; send the examples you want with task_spec")
             try:
                 spec = task_from_dict(body.task_spec or {})
                 examples = [example_from_dict(e) for e in body.examples]

@@ -71,3 +71,19 @@ def test_max_length_defaults_to_the_task_type_capped_by_the_backbone(client):  #
     meta = client.post("/v1/datasets", json=body, headers=h).json()
     assert meta["max_length"] == default_max_length(TASK.type, 128)  # the tiny backbone has 128 positions
     assert meta["length"] <= meta["max_length"]
+
+
+def test_builtin_task_with_seed_and_shots(client):  # noqa: ANN001
+    h = make_key(client)
+    small = client.post("/v1/datasets", json={"task": "sst2", "seed": 13, "shots": 2, "n_tokens": 4,
+                                              "max_length": 64}, headers=h)
+    assert small.status_code == 201, small.text
+    assert small.json()["n_examples"] == 4 and small.json()["task"] == "sst2"  # 2 per class, 2 classes
+    large = client.post("/v1/datasets", json={"task": "sst2", "seed": 13, "shots": 4, "n_tokens": 4,
+                                              "max_length": 64}, headers=h).json()
+    assert large["n_examples"] == 8 and large["id"] != small.json()["id"]
+    other_seed = client.post("/v1/datasets", json={"task": "sst2", "seed": 42, "shots": 2, "n_tokens": 4,
+                                                   "max_length": 64}, headers=h).json()
+    assert other_seed["id"] != small.json()["id"]
+    r = client.post("/v1/datasets", json={**dataset_body(), "shots": 2}, headers=h)
+    assert r.status_code == 422 and "shots" in r.json()["error"]["message"]
