@@ -42,8 +42,9 @@ logger = logging.getLogger(__name__)
 
 TENSORS_FILE = "tensors.safetensors"
 CONFIG_FILE = "config.json"
-# checkpoints shipped inside the package, one sub-directory per name (e.g. ``english-deep``)
-SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+# the shipped checkpoints, one sub-directory per name (e.g. ``english-deep``): checkpoints/ at the repository root
+# (an editable install of a clone, as the README sets up), or the folder $BBT_MP2_CHECKPOINTS names
+SHIPPED_DIR = Path(os.environ.get("BBT_MP2_CHECKPOINTS") or Path(__file__).resolve().parent.parent / "checkpoints")
 
 
 def shipped_checkpoints() -> list[str]:
@@ -73,7 +74,8 @@ def default_checkpoint(backbone: str, lang: str) -> str:
     if name not in shipped_checkpoints():
         raise CheckpointError(
             f"the default checkpoint {name!r} (backbone {backbone!r}, {lang!r} tasks) is not installed in "
-            f"{SHIPPED_DIR} (shipped: {shipped_checkpoints() or 'none'}); reinstall the package, export one with "
+            f"{SHIPPED_DIR} (shipped: {shipped_checkpoints() or 'none'}); run from a clone (pip install -e) or set "
+            f"BBT_MP2_CHECKPOINTS, export one with "
             f"`bbt-mp2 pretrain --export RUN_DIR --name {name}`, or pass --checkpoint DIR"
         )
     return name
@@ -188,7 +190,7 @@ def export_checkpoint(
     Args:
         source: a checkpoint directory, or a pre-training run directory holding ``checkpoint/``.
         name: the shipped name (lowercase letters, digits, ``-``; e.g. ``english-deep``).
-        root: the folder of shipped checkpoints (default :data:`SHIPPED_DIR`, inside the package).
+        root: the folder of shipped checkpoints (default :data:`SHIPPED_DIR`).
 
     Returns:
         The new checkpoint directory. ``root/SHA256SUMS`` gets (or replaces) the line of its tensors file.

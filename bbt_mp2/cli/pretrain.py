@@ -64,14 +64,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--analyze", type=Path, metavar="DIR", help="router analysis of a run or checkpoint directory")
     p.add_argument("--analysis-out", type=Path, default=None, help="where --analyze writes (default DIR/analysis)")
     p.add_argument("--export", type=Path, metavar="RUN_OR_CKPT_DIR",
-                   help="write a float16 copy of this checkpoint into the package (bbt_mp2/checkpoints/NAME) and "
+                   help="write a float16 copy of this checkpoint into the repository's checkpoints/NAME and "
                         "list its sha256 in SHA256SUMS")
     p.add_argument("--name", help="shipped name for --export (e.g. english-deep, english-shallow)")
     p.add_argument("--reference", default="auto", metavar="TASK:ROUTER",
                    help="--export also stores the float32 zero-shot predictions on TASK's test set, modules routed "
                         "by ROUTER's row (default auto: sst2:mr when the checkpoint has mr; none to skip)")
     p.add_argument("--export-root", type=Path, default=None,
-                   help="folder of shipped checkpoints for --export (default: the package's bbt_mp2/checkpoints)")
+                   help="folder of shipped checkpoints for --export (default: checkpoints/ or $BBT_MP2_CHECKPOINTS)")
     p.add_argument("--downstream", choices=["mp2-grad", "prompt-tuning", "p-tuning-v2"],
                    help="run a gradient downstream method on a few-shot split (needs --task, --checkpoint, --out)")
     p.add_argument("--task", help="downstream task")
