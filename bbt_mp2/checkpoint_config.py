@@ -52,6 +52,11 @@ class CheckpointConfig(Config):
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # training metadata (steps, recipe, metrics)
     format_version: int = FORMAT_VERSION
 
+    @property
+    def head_only(self) -> bool:
+        """True for a zero-prompt head (pre-trained with ``prompt_dropout`` 1): its modules are untrained."""
+        return float(self.meta.get("pretrain_config", {}).get("prompt_dropout", 0.0)) >= 1.0
+
     def validate(self) -> None:
         super().validate()
         for name in ("n_tokens", "n_modules", "d", "hidden", "format_version"):

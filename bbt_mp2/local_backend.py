@@ -159,8 +159,17 @@ class LocalBackend:
                          revision=getattr(bb, "revision", None))
 
     def checkpoint_modules(self, checkpoint_id: str) -> np.ndarray:
-        """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its layers."""
-        return self.served_checkpoint(checkpoint_id).z.detach().cpu().float().numpy().copy()
+        """Module vectors z of a served checkpoint: ``L' x K x d`` float32, rows in the order of its layers.
+
+        Raises:
+            ConfigError: a zero-prompt head checkpoint (pre-trained with prompt dropout 1): its modules are untrained.
+        """
+        ckpt = self.served_checkpoint(checkpoint_id)
+        if ckpt.config.head_only:
+            raise ConfigError(f"checkpoint {checkpoint_id!r} is a zero-prompt head (pre-trained with prompt_dropout "
+                              "1): its modules are untrained, so it serves only as the MRC head of bbt/bbtv2; use "
+                              "an MP2 checkpoint (e.g. english-deep) for mp2 methods")
+        return ckpt.z.detach().cpu().float().numpy().copy()
 
     def register(
         self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None

@@ -52,7 +52,9 @@ class PretrainConfig(Config):
             alone learning) instead of the routed prompt, so that methods starting from a zero prompt (BBT,
             BBTv2) get a usable head. It needs a head learning rate high enough to matter: the demo recipe (0.5
             at 3e-2) works, the English recipe's 0.2 at 1e-3 left the unprompted head at chance. 0 = the
-            reference code.
+            reference code. 1 = head only: every step runs the zero prompt, so only the MRC head learns and the
+            modules stay at their initialisation; dev is scored with the zero prompt too. Such a checkpoint is a
+            baseline head for BBT/BBTv2 (their untuned start is the zero prompt); MP2 methods refuse it.
         eval_routing: inference routing of the saved checkpoint and of dev evaluation: sigmoid or binary.
         task_weights: (task, weight) pairs; tasks not listed weigh 1. A step draws task t with probability
             weight_t / sum(weights).
@@ -127,8 +129,8 @@ class PretrainConfig(Config):
                 raise ConfigError(f"PretrainConfig.{name} must be > 0 or None, got {value}")
         if self.weight_decay < 0 or not self.tau > 0:
             raise ConfigError(f"weight_decay must be >= 0 and tau > 0, got {self.weight_decay}, {self.tau}")
-        if not 0.0 <= self.prompt_dropout < 1.0:
-            raise ConfigError(f"prompt_dropout must be in [0, 1), got {self.prompt_dropout}")
+        if not 0.0 <= self.prompt_dropout <= 1.0:
+            raise ConfigError(f"prompt_dropout must be in [0, 1], got {self.prompt_dropout}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule {self.schedule!r} is unknown; choose one of {SCHEDULES}")
         if self.eval_routing not in ROUTINGS:
@@ -150,6 +152,11 @@ class PretrainConfig(Config):
         raw = [w.get(t, 1.0) for t in self.tasks]
         total = sum(raw)
         return [x / total for x in raw]
+
+    @property
+    def head_only(self) -> bool:
+        """True when every step trains on the zero prompt (``prompt_dropout == 1``): a zero-prompt head."""
+        return self.prompt_dropout >= 1.0
 
     def layers(self, n_layers: int) -> tuple[int, ...]:
         """Prompted layers for a backbone of ``n_layers`` layers: all (deep) or (0,) (shallow)."""

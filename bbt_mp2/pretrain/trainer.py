@@ -41,7 +41,12 @@ logger = logging.getLogger(__name__)
 
 
 def make_optimizer(model: PretrainModel, config: PretrainConfig) -> torch.optim.AdamW:
-    """AdamW with two groups: routers (``router_lr``) and z / A / head weight (``prompt_lr``)."""
+    """AdamW with two groups: routers (``router_lr``) and z / A / head weight (``prompt_lr``); a head-only run
+    (``config.head_only``) optimises the head weight alone, so weight decay leaves the unused modules as they are."""
+    if config.head_only:
+        head = [p for p in model.head.parameters() if p.requires_grad]
+        return torch.optim.AdamW([{"params": head, "lr": config.prompt_lr, "name": "head"}],
+                                 weight_decay=config.weight_decay)
     groups = [
         {"params": model.router_parameters(), "lr": config.router_lr, "name": "router"},
         {"params": model.other_parameters(), "lr": config.prompt_lr, "name": "prompt"},
@@ -67,12 +72,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: PretrainConfig) -> 
 def evaluate_dev(model: PretrainModel, backbone: Any, data: list[TaskData], config: PretrainConfig,
                  device: torch.device | str = "cpu") -> dict[str, float]:
     """Dev metric of every task under the inference routing, by task name: each task's own metric (accuracy,
-    binary F1 for MRPC, span F1), scored by the evaluator (:func:`bbt_mp2.pretrain.evaluation.score_dataset`)."""
+    binary F1 for MRPC, span F1), scored by the evaluator (:func:`bbt_mp2.pretrain.evaluation.score_dataset`).
+    A head-only run (``config.head_only``) is scored with the zero prompt, the prompt it trains with."""
     out = {}
     evaluator = dev_evaluator(backbone, model.head, batch_size=config.eval_batch_size, max_length=config.max_length)
     with torch.no_grad():
         for t, td in enumerate(data):
             prompts = model.layer_prompts(t, config.eval_routing)
+            if config.head_only:
+                prompts = torch.zeros_like(prompts)
             out[td.spec.name] = score_dataset(backbone, model.head, td.dev, prompts, model.layers,
                                               evaluator=evaluator).metric
     return out

@@ -104,8 +104,32 @@ def test_prompt_dropout_trains_the_head_on_unprompted_steps(tmp_path, tiny_backb
 def test_prompt_dropout_out_of_range_is_refused(make_config):
     from bbt_mp2.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="prompt_dropout"):
-        make_config(prompt_dropout=1.0)
+    for bad in (1.5, -0.1):
+        with pytest.raises(ConfigError, match="prompt_dropout"):
+            make_config(prompt_dropout=bad)
+
+
+def test_head_only_run_trains_the_head_alone_and_mp2_refuses_it(tmp_path, tiny_backbone, tiny_data, make_config):
+    # prompt dropout 1 = the zero-prompt baseline head: modules stay at their initialisation, the head moves, dev
+    # is scored with the zero prompt, and a backend refuses to hand its modules to an MP2 method
+    from bbt_mp2.checkpoint import load_checkpoint
+    from bbt_mp2.errors import ConfigError
+    from bbt_mp2.local_backend import LocalBackend
+    from bbt_mp2.pretrain.model import PretrainModel, head_linear
+
+    config = make_config(prompt_dropout=1.0)
+    assert config.head_only
+    ckpt_dir = _run(tmp_path / "head", tiny_backbone, tiny_data, config)
+    ckpt = load_checkpoint(ckpt_dir)
+    init = PretrainModel.build(n_tasks=len(tiny_data), layers=config.layers(tiny_backbone.n_layers),
+                               n_modules=config.n_modules, d=config.d, n_tokens=config.n_tokens,
+                               hidden=tiny_backbone.hidden, seed=config.seed)
+    assert torch.equal(ckpt.z, init.prompt.z.detach()) and torch.equal(ckpt.A, init.prompt.A.detach())
+    assert not torch.equal(ckpt.head_weight, head_linear(init.head).weight.detach())
+    assert ckpt.config.head_only
+    backend = LocalBackend.from_checkpoint(tiny_backbone, ckpt_dir)
+    with pytest.raises(ConfigError, match="zero-prompt head"):
+        backend.checkpoint_modules("default")
 
 
 def test_unprompted_step_matches_an_explicit_zero_prompt(tiny_backbone, tiny_data, make_config):
