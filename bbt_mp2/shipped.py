@@ -8,7 +8,8 @@ copy and returns the fraction that agree (the test suite asserts >= 0.995).
 
 Zero-shot here goes through the one scoring path: ``LocalBackend.predict`` with the checkpoint's learned
 projection, the candidate being ``z_l = sum_k w~_{l,k} z_{l,k}`` for the router row of the seen task
-(:func:`bbt_mp2.methods.route`).
+(:func:`bbt_mp2.methods.route`). A zero-prompt head (``CheckpointConfig.head_only``) is scored with the zero
+prompt, its own start: the candidate is ``z = 0``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def zero_shot_predictions(
 
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.config
-    row = ckpt.task_index(router)
+    row = None if cfg.head_only else ckpt.task_index(router)
     if backbone is None:
         from bbt_mp2.backbones import load_backbone
 
@@ -65,8 +66,11 @@ def zero_shot_predictions(
         max_length = int((cfg.meta.get("pretrain_config") or {}).get("max_length", 96))
     backend = LocalBackend.from_checkpoint(backbone, checkpoint)
     cid = checkpoint_id_of(checkpoint)
-    weights = route(ckpt.router[row].double().numpy(), cfg.routing)  # L' x K
-    candidate = np.einsum("lk,lkd->ld", weights, ckpt.z.double().numpy())
+    if row is None:
+        candidate = np.zeros((len(cfg.layers), cfg.d))
+    else:
+        weights = route(ckpt.router[row].double().numpy(), cfg.routing)  # L' x K
+        candidate = np.einsum("lk,lkd->ld", weights, ckpt.z.double().numpy())
     spec = get_task(task)
     ds = backend.register(spec, load_split(task, split, data_root), n_tokens=cfg.n_tokens, max_length=max_length)
     param = PromptParam(layers=tuple(cfg.layers), d=cfg.d, n_tokens=cfg.n_tokens, head=cid,

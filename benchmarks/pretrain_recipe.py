@@ -2,7 +2,13 @@
 
 Usage::
 
-    .venv/bin/python -m benchmarks.pretrain_recipe --run /work/runs/pretrain-deep [--limit 500] [--out DIR]
+    .venv/bin/python -m benchmarks.pretrain_recipe --run runs/pretrain-deep [--limit 500] [--out DIR]
+    .venv/bin/python -m benchmarks.pretrain_recipe --run english-deep --zero-head english-zero-head --out DIR
+
+``--run`` takes a pre-training run directory, a checkpoint directory or a shipped checkpoint name (the shipped
+float16 copies are scored as loaded, in float32 arithmetic). ``--zero-head`` adds the baseline head of BBT/BBTv2
+(a checkpoint pre-trained with prompt dropout 1): its upstream dev metric and zero-shot transfer with the zero
+prompt, the start of BBT/BBTv2 with that head.
 
 Reports (JSON + markdown, printed and written to ``--out``, default ``<run>/recipe_eval``):
 
@@ -35,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bbt_mp2.checkpoint import load_checkpoint
+from bbt_mp2.checkpoint import TENSORS_FILE, file_sha256, load_checkpoint, resolve_checkpoint
 from bbt_mp2.pretrain import PretrainConfig, PretrainModel, score_dataset
 from bbt_mp2.pretrain.data import _STREAM_SUBSAMPLE, child_rng, encode_examples, load_task_part
 from bbt_mp2.pretrain.model import freeze_backbone
@@ -72,16 +78,27 @@ def _encode(task: str, split: str, backbone: Any, n_tokens: int, max_length: int
     return encode_examples(spec, examples, backbone, n_tokens=n_tokens, max_length=max_length)
 
 
-def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tuple[str, ...], limit: int,
+def _checkpoint_dir(run: str | Path) -> Path:
+    """A run directory (its ``checkpoint/``), a checkpoint directory or a shipped name -> the checkpoint folder."""
+    path = Path(run)
+    if (path / "checkpoint").is_dir():
+        return path / "checkpoint"
+    return resolve_checkpoint(run)
+
+
+def evaluate_checkpoint(run_dir: str | Path, *, unseen: tuple[str, ...], routers: tuple[str, ...], limit: int,
                         dev_size: int | None, batch_size: int = 64, device: str = "cpu",
-                        backbone: Any | None = None) -> dict[str, Any]:
+                        backbone: Any | None = None, zero_head: str | Path | None = None) -> dict[str, Any]:
     """All numbers of the report (see module docstring); the forward passes run on ``device``.
 
-    ``backbone``: the run's backbone already loaded (default: ``load_backbone`` of the run's config).
+    ``run_dir``: run directory, checkpoint directory or shipped name. ``backbone``: the run's backbone already
+    loaded (default: ``load_backbone`` of the run's config). ``zero_head``: a zero-prompt head checkpoint (prompt
+    dropout 1) scored beside, with the zero prompt.
     """
     from bbt_mp2.backbones import load_backbone
+    from bbt_mp2.heads import MRCHead
 
-    ckpt_dir = run_dir / "checkpoint" if (run_dir / "checkpoint").is_dir() else run_dir
+    ckpt_dir = _checkpoint_dir(run_dir)
     ckpt = load_checkpoint(ckpt_dir)
     cfg = PretrainConfig.from_dict(ckpt.config.meta["pretrain_config"])
     if backbone is None:
@@ -96,8 +113,19 @@ def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tupl
     missing = [r for r in routers if r != "uniform" and r not in cfg.tasks]
     if missing:
         logger.warning("routers %s are not in the checkpoint's tasks %s; skipped", missing, cfg.tasks)
-    out: dict[str, Any] = {"checkpoint": str(ckpt_dir), "step": ckpt.config.meta.get("step"),
-                           "routing": routing, "upstream": {}, "zero_shot": {}}
+    zero_head_model = None
+    out: dict[str, Any] = {"checkpoint": Path(run_dir).name, "sha256": file_sha256(ckpt_dir / TENSORS_FILE),
+                           "step": ckpt.config.meta.get("step"), "routing": routing, "upstream": {}, "zero_shot": {}}
+    if zero_head is not None:
+        zdir = _checkpoint_dir(zero_head)
+        zckpt = load_checkpoint(zdir)
+        zckpt.check_compatible(backbone_hash=backbone.embedding_hash(), hidden=backbone.hidden,
+                               n_layers=backbone.n_layers)
+        if not zckpt.config.head_only:
+            logger.warning("--zero-head %s was not pre-trained with prompt dropout 1", zero_head)
+        zero_head_model = MRCHead.from_checkpoint(zckpt).to(device)
+        out["zero_head"] = {"checkpoint": Path(zero_head).name, "sha256": file_sha256(zdir / TENSORS_FILE),
+                            "step": zckpt.config.meta.get("step")}
 
     def score(head: Any, ds: Any, prompts: torch.Tensor) -> Any:
         return score_dataset(backbone, head, ds, prompts.detach(), layers, batch_size=batch_size, device=device)
@@ -112,9 +140,13 @@ def evaluate_checkpoint(run_dir: Path, *, unseen: tuple[str, ...], routers: tupl
                 "untrained": score(untrained.head, ds, untrained.layer_prompts(t, routing)).metric,
                 "zero_prompt_trained_head": score(trained.head, ds, zero).metric,
                 "n": len(ds), "metric": get_task(task).metric.value}
+            if zero_head_model is not None:
+                out["upstream"][task]["zero_prompt_zero_head"] = score(zero_head_model, ds, zero).metric
         for task in unseen:
             ds = _encode(task, "test", backbone, n, cfg.max_length, limit, cfg.seed, cfg.data_root)
             rows: dict[str, Any] = {"zero_prompt": _controls(score(trained.head, ds, zero))}
+            if zero_head_model is not None:
+                rows["zero_prompt, zero-prompt head"] = _controls(score(zero_head_model, ds, zero))
             for name in [r for r in routers if r == "uniform" or r in cfg.tasks]:
                 prompts = _router_prompts(trained, cfg, name, routing)
                 rows[f"router={name}"] = _controls(score(trained.head, ds, prompts))
@@ -132,17 +164,23 @@ def _router_prompts(model: PretrainModel, cfg: PretrainConfig, name: str, routin
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    lines = [f"checkpoint `{report['checkpoint']}` (step {report['step']}, routing {report['routing']})", "",
-             "| upstream task | metric | untrained | zero prompt + trained head | pre-trained | n dev |",
-             "|---|---|---|---|---|---|"]
+    zh = "zero_head" in report
+    lines = [f"checkpoint `{report['checkpoint']}` (step {report['step']}, routing {report['routing']}, "
+             f"sha256 {report['sha256'][:12]})", ""]
+    if zh:
+        z = report["zero_head"]
+        lines += [f"zero-prompt head `{z['checkpoint']}` (step {z['step']}, sha256 {z['sha256'][:12]})", ""]
+    keys = ["untrained", "zero_prompt_trained_head"] + (["zero_prompt_zero_head"] if zh else []) + ["after"]
+    titles = {"untrained": "untrained", "zero_prompt_trained_head": "zero prompt + trained head",
+              "zero_prompt_zero_head": "zero prompt + zero-prompt head", "after": "pre-trained"}
+    lines += ["| upstream task | metric | " + " | ".join(titles[k] for k in keys) + " | n dev |",
+              "|---|---|" + "---|" * len(keys) + "---|"]
     for task, r in report["upstream"].items():
-        lines.append(f"| {task} | {r.get('metric', 'acc')} | {r['untrained']:.3f} | "
-                     f"{r['zero_prompt_trained_head']:.3f} | {r['after']:.3f} | {r['n']} |")
+        lines.append(f"| {task} | {r.get('metric', 'acc')} | " + " | ".join(f"{r[k]:.3f}" for k in keys)
+                     + f" | {r['n']} |")
     ups = list(report["upstream"].values())
     if ups:
-        mean = {k: np.mean([r[k] for r in ups]) for k in ("untrained", "zero_prompt_trained_head", "after")}
-        lines.append(f"| **mean** | | {mean['untrained']:.3f} | {mean['zero_prompt_trained_head']:.3f} | "
-                     f"{mean['after']:.3f} | |")
+        lines.append("| **mean** | | " + " | ".join(f"{np.mean([r[k] for r in ups]):.3f}" for k in keys) + " | |")
     lines += ["", "| unseen task | prompt / head | acc | AUC | predicted distribution | n |",
               "|---|---|---|---|---|---|"]
     for task, rows in report["zero_shot"].items():
@@ -154,7 +192,9 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", type=Path, required=True, help="pre-training run directory (or checkpoint directory)")
+    p.add_argument("--run", required=True,
+                   help="pre-training run directory, checkpoint directory or shipped checkpoint name")
+    p.add_argument("--zero-head", default=None, help="a zero-prompt head checkpoint to score beside (name or dir)")
     p.add_argument("--unseen", nargs="+", default=list(UNSEEN))
     p.add_argument("--routers", nargs="+", default=["mr", "sst5", "uniform"])
     p.add_argument("--limit", type=int, default=0, help="at most this many test examples per unseen task (0 = all)")
@@ -168,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     report = evaluate_checkpoint(args.run, unseen=tuple(args.unseen), routers=tuple(args.routers), limit=args.limit,
-                                 dev_size=args.dev_size, device=args.device)
+                                 dev_size=args.dev_size, device=args.device, zero_head=args.zero_head)
     report["eval_wall_s"] = round(time.perf_counter() - t0, 1)
-    out = args.out or (args.run / "recipe_eval")
+    if args.out is None and not (Path(args.run) / "checkpoint").is_dir():
+        p.error("--out is needed when --run is not a pre-training run directory")
+    out = args.out or (Path(args.run) / "recipe_eval")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))
     md = to_markdown(report)

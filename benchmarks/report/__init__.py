@@ -49,6 +49,10 @@ def build_report(sweep_dir: str | Path, fraction: float = 0.9) -> tuple[str, dic
     for i, table in enumerate(main_tables(records), 1):
         md.append(table.markdown())
         csvs[f"table{i}.csv"] = table.csv()
+    md.append("### The untuned starts of the same cells (where each method begins before any call)\n")
+    for i, table in enumerate(main_tables(records, "start_test"), 1):
+        md.append(table.markdown())
+        csvs[f"start{i}.csv"] = table.csv()
     extra: list[tuple[str, Table | None]] = [
         ("calls_to_fraction.csv", fraction_table(records, fraction)), ("speed.csv", speed_table(records)),
         ("shots.csv", axis_table(records, "shots")), ("labels.csv", axis_table(records, "labels"))]

@@ -57,6 +57,18 @@ class CellRecord:
         return None if self.result is None else float(self.result["tuned"]["test"]["metric"])
 
     @property
+    def start_test(self) -> float | None:
+        """Test metric of the untuned start (None unless done, or when the run scored no start)."""
+        if self.result is None:
+            return None
+        test = (self.result.get("start") or {}).get("test") or {}
+        return None if test.get("metric") is None else float(test["metric"])
+
+    def value(self, which: str) -> float | None:
+        """``test`` (tuned) or ``start_test`` (untuned start) test metric."""
+        return self.start_test if which == "start_test" else self.test
+
+    @property
     def wall_s(self) -> float | None:
         return None if self.result is None else float(self.result.get("wall_time", math.nan))
 
@@ -169,9 +181,11 @@ class Entry:
         return f"{body} ({', '.join(notes)})"
 
 
-def entry(records: Sequence[CellRecord]) -> Entry:
-    """The :class:`Entry` of the records of one (row, task) (one per seed)."""
-    return Entry(values=[r.test for r in records if r.test is not None], planned=len(records),
+def entry(records: Sequence[CellRecord], which: str = "test") -> Entry:
+    """The :class:`Entry` of the records of one (row, task) (one per seed); ``which``: ``test`` (tuned) or
+    ``start_test`` (the untuned start)."""
+    values = [r.value(which) for r in records]
+    return Entry(values=[v for v in values if v is not None], planned=len(records),
                  failed=sum(r.status == "failed" for r in records),
                  unfinished=sum(r.status in ("partial", "missing") for r in records))
 

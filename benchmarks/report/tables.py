@@ -53,24 +53,26 @@ def _tasks(records: Sequence[CellRecord]) -> list[str]:
     return list(dict.fromkeys(r.cell.task_label or r.cell.task for r in records))
 
 
-def _average(entries: dict[str, list[CellRecord]], tasks: list[str]) -> tuple[str, float | None, float | None]:
+def _average(entries: dict[str, list[CellRecord]], tasks: list[str],
+             which: str = "test") -> tuple[str, float | None, float | None]:
     """Average over tasks of the per-task means, std over seeds of the per-seed task averages; only when every
     task has every planned seed."""
-    if any(t not in entries or not entry(entries[t]).complete for t in tasks):
+    if any(t not in entries or not entry(entries[t], which).complete for t in tasks):
         return "incomplete", None, None
     by_seed: dict[int, list[float]] = {}
     for t in tasks:
         for r in entries[t]:
-            by_seed.setdefault(r.cell.seed, []).append(float(r.test))
+            by_seed.setdefault(r.cell.seed, []).append(float(r.value(which)))
     per_seed = [float(np.mean(v)) for v in by_seed.values() if len(v) == len(tasks)]
-    mean = float(np.mean([entry(entries[t]).mean for t in tasks]))
+    mean = float(np.mean([entry(entries[t], which).mean for t in tasks]))
     std = float(np.std(per_seed)) if per_seed else 0.0
     return f"**{100 * mean:.1f} ± {100 * std:.1f}**", mean, std
 
 
-def main_tables(records: Sequence[CellRecord]) -> list[Table]:
+def main_tables(records: Sequence[CellRecord], which: str = "test") -> list[Table]:
     """One paper-layout table per (track, backbone, checkpoints, preset, shots, labels, budget); gradient baselines join
-    every table that shares all but the budget (their length is in steps, stated in the row)."""
+    every table that shares all but the budget (their length is in steps, stated in the row). ``which``: ``test``
+    (the dev-selected parameters) or ``start_test`` (the untuned start of each cell, same layout)."""
     tables: dict[tuple[str, ...], dict[str, dict[str, list[CellRecord]]]] = {}
     grads = [r for r in records if r.cell.is_gradient]
     for r in records:
@@ -89,18 +91,19 @@ def main_tables(records: Sequence[CellRecord]) -> list[Table]:
     out = []
     for key, rows in tables.items():
         tasks = _tasks([r for per_task in rows.values() for rs in per_task.values() for r in rs])
-        title = "Test metric (x100), mean ± std over seeds: " + ", ".join(
+        what = "Untuned start, test metric" if which == "start_test" else "Test metric"
+        title = f"{what} (x100), mean ± std over seeds: " + ", ".join(
             f"{n} {v}" for n, v in zip(_KEY_NAMES, key) if v != "-")
         table = Table(title=title, columns=tasks + ["avg"],
                       note="Entries with fewer finished seeds than planned say how many (and how many failed); the "
                            "average is given only for rows where every task finished every seed.")
         for label, per_task in rows.items():
-            cells = [entry(per_task[t]).text() if t in per_task else "not planned" for t in tasks]
-            avg_text, avg, avg_std = _average(per_task, tasks)
+            cells = [entry(per_task[t], which).text() if t in per_task else "not planned" for t in tasks]
+            avg_text, avg, avg_std = _average(per_task, tasks, which)
             table.rows.append((label, cells + [avg_text]))
             csv_row: dict[str, Any] = dict(zip(_KEY_NAMES, key), row=label)
             for t in tasks:
-                e = entry(per_task.get(t, []))
+                e = entry(per_task.get(t, []), which)
                 csv_row.update({f"{t}_mean": e.mean, f"{t}_std": e.std, f"{t}_n": len(e.values),
                                 f"{t}_planned": e.planned, f"{t}_failed": e.failed})
             csv_row.update(avg_mean=avg, avg_std=avg_std)

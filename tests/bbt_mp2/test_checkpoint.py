@@ -166,7 +166,7 @@ def test_cli_export(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["english-deep"])
+@pytest.mark.parametrize("name", ["english-deep", "english-zero-head"])
 def test_shipped_float16_copy_predicts_as_float32_on_sst2_test(name):
     # the shipped copy must be there (the package ships it): a missing one is a failure, never a skip
     from bbt_mp2.shipped import check_reference

@@ -30,14 +30,15 @@ def _cell(out: Path, method: str, task: str, seed: int, budget: int | None, labe
                 labels=None, task_label=task, checkpoint_entry="deep", calls=budget or 20)
 
 
-def _done(cell: Cell, test: float, dev: float = 0.8, start_dev: float = 0.5, wall: float = 10.0) -> None:
+def _done(cell: Cell, test: float, dev: float = 0.8, start_dev: float = 0.5, wall: float = 10.0,
+          start_test: float = 0.5) -> None:
     out = Path(cell.out_dir)
     out.mkdir(parents=True)
     history = [{"calls": c, "best_dev": d, "best_loss": 1.0 - d, "dev_metric": d}
                for c, d in ((10, start_dev), (20, 0.7), (30, dev))]
     (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     result = {"task": cell.task, "method": cell.method, "seed": cell.seed, "metric": "acc", "calls": cell.calls,
-              "wall_time": wall, "start": {"dev_metric": start_dev, "test": {"metric": 0.5}},
+              "wall_time": wall, "start": {"dev_metric": start_dev, "test": {"metric": start_test}},
               "tuned": {"dev_metric": dev, "test": {"metric": test, "auc": 0.6, "majority_fraction": 0.5}}}
     (out / "result.json").write_text(json.dumps(result))
     (out / "config.json").write_text(json.dumps({"checkpoint": {"id": "english-deep", "sha256": "ab" * 32},
@@ -102,6 +103,25 @@ def test_tables_average_seeds_and_match_budgets(sweep):
     assert t200["bbt"] == ["80.0 ± 10.0 (2/3)", "incomplete"]  # budget 200 never mixed with budget 100
     csv_row = next(r for r in t100.csv_rows if r["row"] == "bbt")
     assert csv_row["sst2_mean"] == pytest.approx(0.6) and csv_row["avg_std"] == pytest.approx(np.std([.45, .55, .65]))
+
+
+def test_start_tables_show_the_untuned_start_in_the_same_layout(sweep):
+    records = load_records(sweep)
+    first = next(r for r in records if r.cell.method == "bbt" and r.cell.task == "rte" and r.cell.seed == 1)
+    Path(first.cell.out_dir, "result.json").unlink()
+    _done_dir = Path(first.cell.out_dir)
+    for name in ("history.jsonl", "config.json"):
+        (_done_dir / name).unlink()
+    _done_dir.rmdir()
+    _done(first.cell, 0.4, start_test=0.2)  # the start differs from the tuned value and from the other seeds
+    records = load_records(sweep)
+    start = dict(_table(main_tables(records, "start_test"), 100).rows)
+    tuned = dict(_table(main_tables(records), 100).rows)
+    assert start["bbt"][1] == f"40.0 ± {100 * np.std([0.2, 0.5, 0.5]):.1f}" and tuned["bbt"][1] == "50.0 ± 8.2"
+    assert start["mp2-deep"][1] == "50.0 ± 0.0 (1/3, 1 failed)"
+    assert main_tables(records, "start_test")[0].title.startswith("Untuned start, test metric")
+    md, csvs, _ = build_report(sweep)
+    assert "start1.csv" in csvs and "Untuned start" in md
 
 
 def test_report_writes_markdown_csv_and_png(sweep):
