@@ -53,6 +53,10 @@ def build_report(sweep_dir: str | Path, fraction: float = 0.9) -> tuple[str, dic
     for i, table in enumerate(main_tables(records, "start_test"), 1):
         md.append(table.markdown())
         csvs[f"start{i}.csv"] = table.csv()
+    md.append("### The training loss the tuning reached (the objective; what an optimizer comparison measures)\n")
+    for i, table in enumerate(main_tables(records, "train_loss"), 1):
+        md.append(table.markdown())
+        csvs[f"loss{i}.csv"] = table.csv()
     extra: list[tuple[str, Table | None]] = [
         ("calls_to_fraction.csv", fraction_table(records, fraction)), ("speed.csv", speed_table(records)),
         ("shots.csv", axis_table(records, "shots")), ("labels.csv", axis_table(records, "labels"))]

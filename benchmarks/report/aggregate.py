@@ -64,8 +64,17 @@ class CellRecord:
         test = (self.result.get("start") or {}).get("test") or {}
         return None if test.get("metric") is None else float(test["metric"])
 
+    @property
+    def train_loss(self) -> float | None:
+        """Best training loss the tuning reached (the objective; None unless done or not recorded)."""
+        if self.result is None or self.result.get("best_train_loss") is None:
+            return None
+        return float(self.result["best_train_loss"])
+
     def value(self, which: str) -> float | None:
-        """``test`` (tuned) or ``start_test`` (untuned start) test metric."""
+        """``test`` (tuned), ``start_test`` (untuned start) test metric, or ``train_loss`` (best training loss)."""
+        if which == "train_loss":
+            return self.train_loss
         return self.start_test if which == "start_test" else self.test
 
     @property
@@ -182,8 +191,8 @@ class Entry:
 
 
 def entry(records: Sequence[CellRecord], which: str = "test") -> Entry:
-    """The :class:`Entry` of the records of one (row, task) (one per seed); ``which``: ``test`` (tuned) or
-    ``start_test`` (the untuned start)."""
+    """The :class:`Entry` of the records of one (row, task) (one per seed); ``which``: ``test`` (tuned),
+    ``start_test`` (the untuned start) or ``train_loss`` (best training loss)."""
     values = [r.value(which) for r in records]
     return Entry(values=[v for v in values if v is not None], planned=len(records),
                  failed=sum(r.status == "failed" for r in records),

@@ -69,10 +69,15 @@ def _average(entries: dict[str, list[CellRecord]], tasks: list[str],
     return f"**{100 * mean:.1f} ± {100 * std:.1f}**", mean, std
 
 
+_WHAT = {"test": "Test metric", "start_test": "Untuned start, test metric",
+         "train_loss": "Best training loss (the objective the tuning minimises)"}
+
+
 def main_tables(records: Sequence[CellRecord], which: str = "test") -> list[Table]:
     """One paper-layout table per (track, backbone, checkpoints, preset, shots, labels, budget); gradient baselines join
     every table that shares all but the budget (their length is in steps, stated in the row). ``which``: ``test``
-    (the dev-selected parameters) or ``start_test`` (the untuned start of each cell, same layout)."""
+    (the dev-selected parameters), ``start_test`` (the untuned start of each cell) or ``train_loss`` (the best
+    training loss reached), same layout."""
     tables: dict[tuple[str, ...], dict[str, dict[str, list[CellRecord]]]] = {}
     grads = [r for r in records if r.cell.is_gradient]
     for r in records:
@@ -91,7 +96,7 @@ def main_tables(records: Sequence[CellRecord], which: str = "test") -> list[Tabl
     out = []
     for key, rows in tables.items():
         tasks = _tasks([r for per_task in rows.values() for rs in per_task.values() for r in rs])
-        what = "Untuned start, test metric" if which == "start_test" else "Test metric"
+        what = _WHAT[which]
         title = f"{what} (x100), mean ± std over seeds: " + ", ".join(
             f"{n} {v}" for n, v in zip(_KEY_NAMES, key) if v != "-")
         table = Table(title=title, columns=tasks + ["avg"],

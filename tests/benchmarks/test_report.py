@@ -122,6 +122,17 @@ def test_start_tables_show_the_untuned_start_in_the_same_layout(sweep):
     assert main_tables(records, "start_test")[0].title.startswith("Untuned start, test metric")
     md, csvs, _ = build_report(sweep)
     assert "start1.csv" in csvs and "Untuned start" in md
+    assert "loss1.csv" in csvs and "Best training loss" in md
+
+
+def test_train_loss_tables_read_the_best_training_loss(sweep):
+    records = load_records(sweep)
+    for r in records:
+        if r.result is not None:
+            r.result["best_train_loss"] = 0.1 * r.cell.seed
+    rows = dict(_table(main_tables(records, "train_loss"), 100).rows)
+    assert rows["bbt"][0] == f"20.0 ± {100 * np.std([0.1, 0.2, 0.3]):.1f}"  # x100, mean over seeds 1..3
+    assert main_tables(records, "train_loss")[0].title.startswith("Best training loss")
 
 
 def test_report_writes_markdown_csv_and_png(sweep):
