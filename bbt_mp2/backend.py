@@ -22,6 +22,9 @@ from bbt_mp2.tasks.types import Example, TaskSpec
 __all__ = [
     "PROJECTION_KINDS",
     "LOSSES",
+    "SCORINGS",
+    "PROMPT_MODES",
+    "HEAD_KINDS",
     "ProjectionSpec",
     "PromptParam",
     "ModelInfo",
@@ -34,6 +37,13 @@ __all__ = [
 PROJECTION_KINDS = ("normal", "uniform", "learned")
 # "auto": option_ce for option tasks, span_ce for span tasks.
 LOSSES = ("auto", "option_ce", "option_margin", "span_ce", "neg_metric")
+# how an MRC option's start and end logits combine (bbt_mp2.heads.option_scores): sum, or the MP2 reference's product
+SCORINGS = ("sum", "product")
+# how the layer-0 prompt enters: added to the n placeholder embeddings, or concatenated in front of the input
+# embeddings as BBT's reference `cat` mode (bbt_mp2.evaluator)
+PROMPT_MODES = ("add", "cat")
+# which head scores a registered dataset: MRC format + span head, or the cloze format + the backbone's MLM head
+HEAD_KINDS = ("mrc", "mlm")
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,11 @@ class PromptParam:
         n_tokens: prompt length n (placeholder positions 1..n); must match the registered dataset.
         projection: the :class:`ProjectionSpec`, or ``None`` for raw prompts.
         head: id of the served checkpoint whose MRC span head scores the population; ``None`` = the backend's
-            default checkpoint (``ModelInfo.default_checkpoint``).
+            default checkpoint (``ModelInfo.default_checkpoint``); must be ``None`` on a dataset registered with
+            ``head="mlm"`` (the backbone's MLM head scores it).
+        prompt_mode: ``add`` (the layer-0 prompt is added to the embeddings of the n placeholders) or ``cat`` (the
+            n prompt vectors are concatenated in front of the input embeddings, BBT's reference ``cat``).
+        scoring: how an MRC option's start and end logits combine: ``sum`` or ``product`` (the MP2 reference).
     """
 
     layers: tuple[int, ...] = (0,)
@@ -93,6 +107,8 @@ class PromptParam:
     n_tokens: int = 50
     projection: ProjectionSpec | None = field(default_factory=ProjectionSpec)
     head: str | None = None
+    prompt_mode: str = "add"
+    scoring: str = "sum"
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -101,6 +117,10 @@ class PromptParam:
             raise ConfigError(f"PromptParam.layers must be strictly increasing and >= 0, got {self.layers}")
         if self.d <= 0 or self.n_tokens <= 0:
             raise ConfigError(f"PromptParam.d and n_tokens must be > 0, got d={self.d}, n_tokens={self.n_tokens}")
+        if self.prompt_mode not in PROMPT_MODES:
+            raise ConfigError(f"PromptParam.prompt_mode {self.prompt_mode!r} is unknown; choose one of {PROMPT_MODES}")
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"PromptParam.scoring {self.scoring!r} is unknown; choose one of {SCORINGS}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +129,7 @@ class PromptParam:
     def from_dict(cls, data: dict[str, Any]) -> PromptParam:
         data = dict(data)
         proj = data.pop("projection", None)
-        unknown = set(data) - {"layers", "d", "n_tokens", "head"}
+        unknown = set(data) - {"layers", "d", "n_tokens", "head", "prompt_mode", "scoring"}
         if unknown:
             raise ConfigError(f"PromptParam got unknown keys {sorted(unknown)}")
         if proj is not None:
@@ -123,6 +143,8 @@ class PromptParam:
             n_tokens=int(data.get("n_tokens", 50)),
             projection=None if proj is None else ProjectionSpec(**proj),
             head=None if head is None else str(head),
+            prompt_mode=str(data.get("prompt_mode", "add")),
+            scoring=str(data.get("scoring", "sum")),
         )
 
 
@@ -233,10 +255,14 @@ class Backend(Protocol):
         ...
 
     def register(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None,
+        head: str = "mrc",
     ) -> str:
         """Tokenise and store a dataset; returns its id (stable for identical content). ``max_length`` None =
-        ``bbt_mp2.encoding.default_max_length`` of the task type capped by the backbone's positions."""
+        ``bbt_mp2.encoding.default_max_length`` of the task type capped by the backbone's positions. ``head``
+        (:data:`HEAD_KINDS`): ``mrc`` = the MRC format, scored by an MRC span head; ``mlm`` = the classic BBT
+        cloze format (:mod:`bbt_mp2.cloze`), scored by the backbone's MLM head (a backbone without one is refused).
+        """
         ...
 
     def evaluate(

@@ -15,21 +15,28 @@ the gold strings, so metrics count it as a miss).
 
 Speed: texts are tokenised in batches by the fast tokenizer (offset mappings give the character -> token maps);
 the option list shared by every classification text is tokenised once (checked against whole-text tokenisation
-on a few texts); very long inputs are capped in characters before the first pass (exactness kept, see ``_fit``).
+on a few texts); very long inputs are capped in characters before the first pass (exactness kept, see
+:func:`bbt_mp2.encoding_truncation.fit_to_budget`).
 A 2,000-example test set encodes in a few CPU seconds.
+
+Modules: this one lays out and assembles the encoded examples (:func:`encode`); the dataset type and its statistics
+live in :mod:`bbt_mp2.encoding_dataset`, batched tokenisation and character -> token spans in
+:mod:`bbt_mp2.encoding_tokens`, truncation in :mod:`bbt_mp2.encoding_truncation`. Import every public name from
+here.
 """
 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bbt_mp2.errors import ConfigError, DataError
+from bbt_mp2.encoding_dataset import EncodedDataset, encoding_stats
+from bbt_mp2.encoding_tokens import BatchTokenizer, char_span_to_tokens, token_spans
+from bbt_mp2.encoding_truncation import fit_to_budget
+from bbt_mp2.errors import ConfigError
 from bbt_mp2.mrc import MRCExample, option_list_text, to_mrc
 from bbt_mp2.tasks.types import SPAN_TYPES, Example, TaskSpec, TaskType
 
@@ -38,11 +45,8 @@ __all__ = ["EncodedDataset", "encode", "char_span_to_tokens", "default_max_lengt
 
 logger = logging.getLogger(__name__)
 
-_MAX_ROUNDS = 6  # truncation rounds (re-tokenising can shift a token at the cut; one more round fixes it)
-_CAP_MIN_EXAMPLES = 8  # pre-cap long inputs only when at least this many examples have them
-_CAP_SAMPLE = 32  # long examples tokenised in full to estimate characters per token
+_CAP_MIN_EXAMPLES = 8  # pre-cap long inputs in characters only when at least this many examples have them (speed)
 _SUFFIX_PROBES = 4  # texts tokenised whole to check that the shared option list tokenises on its own
-_CAP_MARGIN = 64  # characters: a cut this close to the cap is redone from the uncapped text
 
 REFERENCE_MAX_LENGTH = 512  # the MP2 reference code's sequence length (CPT v1 has 512 positions)
 REFERENCE_MAX_LENGTH_CHOICE = 460  # ... and for multiple-choice tasks
@@ -66,284 +70,6 @@ def default_max_length(task_type: TaskType | str, max_positions: int | None = No
     choice = TaskType(task_type) is TaskType.MULTIPLE_CHOICE
     length = REFERENCE_MAX_LENGTH_CHOICE if choice else REFERENCE_MAX_LENGTH
     return length if max_positions is None else min(length, int(max_positions))
-
-
-def encoding_stats(data: EncodedDataset, max_length: int | None = None) -> dict[str, int | None]:
-    """What encoding did to a dataset, as plain data: ``{"n", "max_length", "length", "n_truncated",
-    "n_answer_lost"}`` (``length`` = T, the longest encoded example)."""
-    return {"n": len(data), "max_length": max_length, "length": int(data.input_ids.shape[1]),
-            "n_truncated": int(data.n_truncated), "n_answer_lost": int(data.n_answer_lost)}
-
-
-@dataclass
-class EncodedDataset:
-    """A tokenised task split, padded to a common length ``T``.
-
-    Attributes:
-        task: task name.
-        n_tokens: number of placeholder positions (``1..n_tokens``).
-        input_ids: ``N x T`` int64.
-        attention_mask: ``N x T`` int64 (1 = real token, 0 = padding; padding is never attended).
-        token_type_ids: ``N x T`` int64 (all 0 for BERT-family, all 1 for CPT).
-        start_positions: ``N`` int64 gold answer start token (for option tasks: the gold option's first token).
-        end_positions: ``N`` int64 gold answer end token, inclusive.
-        option_spans: ``N x C x 2`` int64 (first, last) token of each option, inclusive; rows padded with -1
-            where an example has fewer than C options; ``C = 0`` for span tasks.
-        labels: ``N`` int64 gold option index (-1 for span tasks / unlabelled).
-        context_spans: ``N x 2`` int64 (first, last) token of the region where answer spans may lie
-            (span tasks; for option tasks the option list).
-        answers: per example the gold answer strings (span metrics); ``[]`` = no answer.
-        offsets: per example a list of (char_start, char_end) into ``mrc_texts[i]`` for each token
-            (``(0, 0)`` for special/placeholder tokens); used to decode predicted spans to text.
-        mrc_texts: per example the MRC text the tokens were cut from.
-        n_truncated: number of examples whose context was cut; ``n_answer_lost`` of them lost their answer.
-        uids: per example the ``Example.uid``.
-        no_answer_spans: ``N x 2`` int64 (first, last) token of the no-answer phrase (span tasks), -1 otherwise.
-        answer_lost: ``N`` bool, True where truncation cut away every gold answer (the example then points at the
-            no-answer phrase).
-        truncated: ``N`` bool, True where the input text was cut to fit ``max_length``.
-
-    Unlabelled option examples have ``labels == start_positions == end_positions == -1``. ``offsets[i]`` has
-    ``T`` entries (padding included).
-    """
-
-    task: str
-    n_tokens: int
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    token_type_ids: np.ndarray
-    start_positions: np.ndarray
-    end_positions: np.ndarray
-    option_spans: np.ndarray
-    labels: np.ndarray
-    context_spans: np.ndarray
-    answers: list[list[str]] = field(default_factory=list)
-    offsets: list[list[tuple[int, int]]] = field(default_factory=list)
-    mrc_texts: list[str] = field(default_factory=list)
-    n_truncated: int = 0
-    n_answer_lost: int = 0
-    uids: list[str] = field(default_factory=list)
-    no_answer_spans: np.ndarray | None = None
-    answer_lost: np.ndarray | None = None
-    truncated: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
-
-    @property
-    def n_options(self) -> int:
-        """C, the padded number of options (0 for span tasks)."""
-        return int(self.option_spans.shape[1]) if self.option_spans.ndim == 3 else 0
-
-    def span_text(self, i: int, start: int, end: int) -> str:
-        """The MRC-text characters covered by tokens ``start..end`` (inclusive) of example ``i``.
-
-        Returns ``""`` when the span is empty, reversed, or covers only special/placeholder/padding tokens.
-        """
-        offs = self.offsets[i]
-        if start < 0 or end < start or end >= len(offs):
-            return ""
-        chars = [o for o in offs[start : end + 1] if o[1] > o[0]]
-        if not chars:
-            return ""
-        return self.mrc_texts[i][chars[0][0] : chars[-1][1]]
-
-
-def char_span_to_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
-    """Map the character span ``[start, end)`` to the (first, last) token indices (inclusive) that overlap it.
-
-    Args:
-        offsets: per token (char_start, char_end), increasing, as a fast tokenizer's offset mapping gives them
-            (no special tokens).
-        start: first character.
-        end: one past the last character.
-
-    Returns:
-        ``(first, last)``, or ``(-1, -1)`` when no token overlaps the span.
-    """
-    first = bisect_right([e for _, e in offsets], start)
-    last = bisect_left([s for s, _ in offsets], end) - 1
-    if first >= len(offsets) or last < first:
-        return -1, -1
-    return first, last
-
-
-class _Tokenizer:
-    """Batch tokenisation without special tokens, returning ids and character offsets per text.
-
-    Classification texts all end in the same option list; :meth:`share_suffix` tokenises it once and appends its
-    tokens to each tokenised body, after checking on a few texts that this equals tokenising the whole text (it
-    does for BERT-style pre-tokenisers, which split at the punctuation before the list).
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.suffix = ""
-        self.suffix_ids: list[int] = []
-        self.suffix_offs: list[tuple[int, int]] = []
-
-    def plain(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-        if not texts:
-            return [], []
-        enc = self.tokenizer(
-            texts,
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            truncation=False,
-            verbose=False,
-        )
-        return [list(x) for x in enc["input_ids"]], [[tuple(o) for o in x] for x in enc["offset_mapping"]]
-
-    def share_suffix(self, suffix: str, probes: list[str]) -> None:
-        """Tokenise ``suffix`` once from now on, if that reproduces the full tokenisation of every probe text."""
-        if not suffix or not probes or not all(t.endswith(suffix) for t in probes):
-            return
-        self.suffix = suffix
-        (self.suffix_ids,), (self.suffix_offs,) = self.plain([suffix])
-        if (self.plain(probes)) != self(probes):
-            logger.debug("suffix %r does not tokenise separately; tokenising whole texts", suffix[:40])
-            self.suffix = ""
-
-    def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-        n = len(self.suffix)
-        if not n or not all(t.endswith(self.suffix) for t in texts):
-            return self.plain(texts)
-        bodies = [t[: len(t) - n] for t in texts]
-        ids, offs = self.plain(bodies)
-        ids = [x + self.suffix_ids for x in ids]
-        offs = [o + [(a + len(b), e + len(b)) for a, e in self.suffix_offs] for o, b in zip(offs, bodies)]
-        return ids, offs
-
-
-def _cut_limits(mrc: MRCExample, offsets: list[tuple[int, int]], excess: int, task: str) -> dict[str, int]:
-    """Character limits per cut role that remove at least ``excess`` tokens, longest input first."""
-    segs = [s for s in mrc.segments if s.cut]
-    ends = [e for _, e in offsets]
-    starts = [s for s, _ in offsets]
-    toks = []  # per segment: the token end offsets (relative to the segment start) of tokens inside it
-    for s in segs:
-        lo, hi = bisect_left(starts, s.start), bisect_left(starts, s.end)
-        toks.append([min(e, s.end) - s.start for e in ends[lo:hi]])
-    counts = [len(t) for t in toks]
-    if sum(counts) < excess:
-        fixed, budget = len(offsets) - sum(counts), len(offsets) - excess
-        raise ConfigError(
-            f"task {task!r}, example {mrc.uid!r}: the query and options alone take {fixed} tokens but max_length "
-            f"leaves {budget} for the MRC text; raise max_length by at least {fixed - budget + 16} (truncation only "
-            "shortens the quoted input text, never the query or the options) or lower n_tokens"
-        )
-    keep, remaining = list(counts), excess
-    while remaining > 0:  # water-filling: shorten the longest input(s) first
-        top = max(keep)
-        tops = [k for k, v in enumerate(keep) if v == top]
-        second = max((v for v in keep if v < top), default=0)
-        room = (top - second) * len(tops)
-        if room >= remaining:
-            per, extra = divmod(remaining, len(tops))
-            for r, k in enumerate(tops):
-                keep[k] -= per + (1 if r < extra else 0)
-            break
-        for k in tops:
-            keep[k] = second
-        remaining -= room
-    return {s.role: (t[k - 1] if k > 0 else 0) for s, t, k in zip(segs, toks, keep) if k < len(t)}
-
-
-def _shrink(
-    task: TaskSpec,
-    examples: Sequence[Example],
-    mrcs: list[MRCExample],
-    tokenizer: _Tokenizer,
-    budget: int,
-    limits: dict[int, dict[str, int]],
-) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
-    """Tokenise ``mrcs``; re-render (in place) and re-tokenise the over-long ones until all fit ``budget``."""
-    ids, offs = tokenizer([m.text for m in mrcs])
-    for _ in range(_MAX_ROUNDS):
-        over = [i for i, x in enumerate(ids) if len(x) > budget]
-        if not over:
-            return ids, offs
-        for i in over:
-            lim = limits.setdefault(i, {})
-            cur = {s.role: s.end - s.start for s in mrcs[i].segments if s.cut}
-            new = _cut_limits(mrcs[i], offs[i], len(ids[i]) - budget, task.name)
-            lim.update({r: min(cur[r], v) for r, v in new.items()})
-            mrcs[i] = to_mrc(task, examples[i], limits=lim)
-        new_ids, new_offs = tokenizer([mrcs[i].text for i in over])
-        for i, x, o in zip(over, new_ids, new_offs):
-            ids[i], offs[i] = x, o
-    over_uids = [mrcs[i].uid for i, x in enumerate(ids) if len(x) > budget]
-    if over_uids:
-        raise DataError(f"task {task.name!r}: could not truncate examples {over_uids[:5]} to {budget} text tokens")
-    return ids, offs
-
-
-def _precap(
-    task: TaskSpec, examples: Sequence[Example], mrcs: list[MRCExample], tokenizer: _Tokenizer, budget: int
-) -> dict[int, dict[str, int]]:
-    """Cut very long inputs to a character cap before the first tokenisation (speed only; see :func:`_fit`).
-
-    The cap is ``1.5 x`` the largest characters-per-token ratio seen on a sample of long texts times the budget,
-    so a capped input still holds far more tokens than fit; re-renders ``mrcs`` in place; returns the caps.
-    """
-    long = [i for i, m in enumerate(mrcs) if any(s.cut and s.end - s.start > 2 * budget for s in m.segments)]
-    if len(long) < _CAP_MIN_EXAMPLES:
-        return {}
-    sample = long[:_CAP_SAMPLE]
-    _, offs = tokenizer([mrcs[i].text for i in sample])
-    ratio = max(len(mrcs[i].text) / max(1, len(o)) for i, o in zip(sample, offs))
-    cap = int(1.5 * ratio * budget) + 2 * _CAP_MARGIN
-    caps: dict[int, dict[str, int]] = {}
-    for i in long:
-        cut = {s.role: cap for s in mrcs[i].segments if s.cut and s.end - s.start > cap}
-        if cut:
-            caps[i] = cut
-            mrcs[i] = to_mrc(task, examples[i], limits=cut)
-    return caps
-
-
-def _fit(
-    task: TaskSpec, examples: Sequence[Example], mrcs: list[MRCExample], tokenizer: _Tokenizer, budget: int
-) -> tuple[list[MRCExample], list[list[int]], list[list[tuple[int, int]]]]:
-    """Tokenise all MRC texts, truncating over-long ones to ``budget`` text tokens.
-
-    Very long inputs are first capped in characters (:func:`_precap`) so they are not tokenised in full; an
-    example whose final cut lies within ``_CAP_MARGIN`` characters of its cap is redone from the uncapped text,
-    so the result equals the uncapped computation (the kept text is far from where the cap could change tokens).
-    """
-    caps = _precap(task, examples, mrcs, tokenizer, budget)
-    limits = {i: dict(c) for i, c in caps.items()}
-    ids, offs = _shrink(task, examples, mrcs, tokenizer, budget, limits)
-    redo = [i for i, c in caps.items() if any(limits[i][r] > cap - _CAP_MARGIN for r, cap in c.items())]
-    if redo:
-        logger.debug("task %s: %d capped examples redone uncapped", task.name, len(redo))
-        sub = [to_mrc(task, examples[i]) for i in redo]
-        sub_ids, sub_offs = _shrink(task, [examples[i] for i in redo], sub, tokenizer, budget, {})
-        for j, i in enumerate(redo):
-            mrcs[i], ids[i], offs[i] = sub[j], sub_ids[j], sub_offs[j]
-    return mrcs, ids, offs
-
-
-def _token_spans(
-    mrc: MRCExample, offsets: list[tuple[int, int]], spans: list[tuple[int, int]], what: str
-) -> np.ndarray:
-    """``C x 2`` (first, last) token indices of character spans (vectorised :func:`char_span_to_tokens`)."""
-    if not spans:
-        return np.zeros((0, 2), dtype=np.int64)
-    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    chars = np.asarray(spans, dtype=np.int64)
-    first = np.searchsorted(bounds[:, 1], chars[:, 0], side="right")
-    last = np.searchsorted(bounds[:, 0], chars[:, 1], side="left") - 1
-    bad = np.flatnonzero((first > last) | (first >= len(bounds)))
-    if bad.size:
-        a, b = spans[int(bad[0])]
-        raise DataError(
-            f"example {mrc.uid!r}: {what} {mrc.text[a:b]!r} (chars {a}..{b}) maps to no token; the tokenizer "
-            "drops its characters"
-        )
-    return np.stack([first, last], axis=1)
 
 
 def _check_args(tokenizer: Any, n_tokens: int, placeholder_ids: Sequence[int], max_length: int) -> None:
@@ -403,10 +129,10 @@ def encode(
     _check_args(tokenizer, n_tokens, placeholder_ids, max_length)
     examples = list(examples)
     mrcs = [to_mrc(task, ex) for ex in examples]
-    tok = _Tokenizer(tokenizer)
+    tok = BatchTokenizer(tokenizer)
     if task.type in (TaskType.SINGLE, TaskType.PAIR, TaskType.NLI):
         tok.share_suffix(option_list_text(task.lang, task.label_words), [m.text for m in mrcs[:_SUFFIX_PROBES]])
-    mrcs, ids, offs = _fit(task, examples, mrcs, tok, max_length - 2 - n_tokens)
+    mrcs, ids, offs = fit_to_budget(task, examples, mrcs, tok, max_length - 2 - n_tokens, min_capped=_CAP_MIN_EXAMPLES)
     data = _assemble(task, mrcs, ids, offs, tokenizer, list(placeholder_ids), token_type_id)
     if data.n_truncated:
         logger.info(
@@ -448,14 +174,14 @@ def _assemble(
         input_ids[i, :length] = [tokenizer.cls_token_id, *placeholder_ids, *x, tokenizer.sep_token_id]
         mask[i, :length] = 1
         if m.option_spans:
-            option_spans[i, : len(m.option_spans)] = _token_spans(m, o, list(m.option_spans), "an option") + shift
+            option_spans[i, : len(m.option_spans)] = token_spans(m, o, list(m.option_spans), "an option") + shift
         region = char_span_to_tokens(o, *m.region)  # empty only when the passage was cut to nothing
         context_spans[i] = np.add(region, shift) if region[0] >= 0 else -1
         if m.no_answer_span[0] >= 0:
-            no_answer[i] = _token_spans(m, o, [m.no_answer_span], "the no-answer phrase")[0] + shift
+            no_answer[i] = token_spans(m, o, [m.no_answer_span], "the no-answer phrase")[0] + shift
         if m.answer_start >= 0:
             answer = (m.answer_start, m.answer_start + len(m.answer_text))
-            starts[i], ends[i] = _token_spans(m, o, [answer], "the answer")[0] + shift
+            starts[i], ends[i] = token_spans(m, o, [answer], "the answer")[0] + shift
         labels[i] = -1 if m.label is None else m.label
         offsets.append([(0, 0)] * shift + o + [(0, 0)] * (width - shift - len(o)))
     lost = np.array([m.answer_lost for m in mrcs], dtype=bool)

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from bbt_mp2.backend import HEAD_KINDS, SCORINGS
 from bbt_mp2.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
     from bbt_mp2.backbones.base import Backbone
     from bbt_mp2.checkpoint import MP2Checkpoint
 
-__all__ = ["MRCHead", "option_scores", "best_spans", "masked_fill_value", "MLMVerbalizerHead", "load_mlm_head"]
+__all__ = ["MRCHead", "SCORINGS", "HEAD_KINDS", "option_scores", "best_spans", "masked_fill_value",
+           "MLMVerbalizerHead", "load_mlm_head"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +96,9 @@ class MRCHead(nn.Module):
             start, end = start.masked_fill(pad, fill), end.masked_fill(pad, fill)
         return start, end
 
-    def option_scores(self, start: Tensor, end: Tensor, option_spans: Tensor) -> Tensor:
+    def option_scores(self, start: Tensor, end: Tensor, option_spans: Tensor, scoring: str = "sum") -> Tensor:
         """Per-option scores; see :func:`option_scores`."""
-        return option_scores(start, end, option_spans)
+        return option_scores(start, end, option_spans, scoring=scoring)
 
     def best_spans(
         self,
@@ -110,14 +112,21 @@ class MRCHead(nn.Module):
         return best_spans(start, end, context_spans, max_answer_tokens, no_answer_spans)
 
 
-def option_scores(start: Tensor, end: Tensor, option_spans: Tensor, *, validate: bool = True) -> Tensor:
-    """Score each option by the start logit of its first token plus the end logit of its last token.
+def option_scores(
+    start: Tensor, end: Tensor, option_spans: Tensor, *, scoring: str = "sum", validate: bool = True
+) -> Tensor:
+    """Score each option from the start logit of its first token and the end logit of its last token.
+
+    ``scoring="sum"``: ``start[first] + end[last]`` (the default). ``scoring="product"``: ``start[first] *
+    end[last]``, the raw product the MP2 reference code ranks options by (not monotone in either probability: two
+    negative logits give a large positive score).
 
     Args:
         start: ``*batch x T`` start logits.
         end: ``*batch x T`` end logits.
         option_spans: ``*batch x C x 2`` int (first, last) token positions, inclusive; rows of -1 mark padded
             options (fewer than C). Leading dims broadcast against ``*batch`` (e.g. ``B x C x 2`` for ``P x B``).
+        scoring: ``sum`` or ``product`` (:data:`SCORINGS`).
         validate: check ``0 <= first <= last < T`` (a host sync on GPU; hot loops that validated their dataset
             once may pass False).
 
@@ -126,7 +135,10 @@ def option_scores(start: Tensor, end: Tensor, option_spans: Tensor, *, validate:
 
     Raises:
         ShapeError: on mismatched shapes or a position outside ``0..T-1``.
+        ConfigError: an unknown ``scoring``.
     """
+    if scoring not in SCORINGS:
+        raise ConfigError(f"option scoring {scoring!r} is unknown; choose one of {SCORINGS}")
     if start.shape != end.shape:
         raise ShapeError(f"start {tuple(start.shape)} and end {tuple(end.shape)} logits differ in shape")
     spans = torch.as_tensor(option_spans, device=start.device).to(torch.int64)  # ndarray or Tensor
@@ -145,7 +157,8 @@ def option_scores(start: Tensor, end: Tensor, option_spans: Tensor, *, validate:
         if bool(bad.any()):
             raise ShapeError(f"option spans must satisfy 0 <= first <= last < T={T}; got {spans[bad].tolist()[:5]}")
     idx = spans.clamp(min=0)
-    scores = start.gather(-1, idx[..., 0]) + end.gather(-1, idx[..., 1])
+    first, last = start.gather(-1, idx[..., 0]), end.gather(-1, idx[..., 1])
+    scores = first + last if scoring == "sum" else first * last
     return scores.masked_fill(~valid, float("-inf"))
 
 
@@ -308,37 +321,49 @@ def load_mlm_head(backbone: Backbone, verbalizer_ids: Sequence[int] | None = Non
     transformers' ``AutoModelForMaskedLM``.
 
     Raises:
-        ConfigError: the backbone's weights carry no MLM head (e.g. all-MiniLM-L6-v2, a sentence encoder); use
-            the MRC head of an MP2 checkpoint instead (``bbt-mp2 pretrain``).
+        ConfigError: the backbone's weights carry no MLM head (e.g. all-MiniLM-L6-v2, a sentence encoder), or the
+            backbone was built in memory (no folder or hub id to read the head from): ``head=mlm`` needs a
+            backbone with one; use ``head=mrc`` with the MRC head of an MP2 checkpoint (``bbt-mp2 pretrain``).
     """
     if getattr(backbone, "model_type", None) == "cpt":
         report = getattr(backbone, "load_report", None)
         bias = getattr(report, "final_logits_bias", None)
         return MLMVerbalizerHead(nn.Identity(), backbone.word_embeddings(), bias, verbalizer_ids=verbalizer_ids)
     source = getattr(backbone, "source", None)
-    target = str(source) if source is not None else backbone.name
-    if source is not None and Path(source).is_dir():
+    if source is None:
+        raise ConfigError(
+            f"backbone {backbone.name!r} was built in memory, so there are no published weights to read an MLM head "
+            f"from; head=mlm needs a backbone loaded from a folder or hub id whose weights carry one "
+            f"({_MLM_HINT}); or use head=mrc"
+        )
+    if Path(source).is_dir():
         from bbt_mp2.backbones.weights import weight_keys
 
         if not any(k.startswith(_MLM_KEY_PREFIXES) for k in weight_keys(source)):
             raise ConfigError(
                 f"backbone {backbone.name!r} ships no MLM head (its weights in {source} have no "
-                f"{' / '.join(p + '*' for p in _MLM_KEY_PREFIXES)} tensors), so classic BBT's verbalizer head is "
-                "unavailable; use the MRC span head of an MP2 checkpoint (make one with `bbt-mp2 pretrain`) or a "
-                "backbone with an MLM head (BERT, RoBERTa, CPT)"
+                f"{' / '.join(p + '*' for p in _MLM_KEY_PREFIXES)} tensors), so head=mlm (classic BBT's verbalizer "
+                f"head) is unavailable: it needs a backbone with an MLM head ({_MLM_HINT}); or use head=mrc with the "
+                "MRC span head of an MP2 checkpoint (make one with `bbt-mp2 pretrain`)"
             )
-    return _hf_mlm_head(backbone, target, verbalizer_ids)
+    return _hf_mlm_head(backbone, str(source), verbalizer_ids)
+
+
+_MLM_HINT = "e.g. --backbone roberta-large, bert-base, cpt-large"
 
 
 def _hf_mlm_head(backbone: Backbone, target: str, verbalizer_ids: Sequence[int] | None) -> MLMVerbalizerHead:
     from transformers import AutoModelForMaskedLM
 
+    local = Path(target).is_dir()
     mlm, info = AutoModelForMaskedLM.from_pretrained(
-        target, local_files_only=Path(target).is_dir(), output_loading_info=True
+        target, local_files_only=local, output_loading_info=True,
+        revision=None if local else getattr(backbone, "revision", None),
     )
     head_missing = [k for k in info.get("missing_keys", []) if k.startswith(_MLM_KEY_PREFIXES)]
     if head_missing:
-        raise ConfigError(f"backbone {backbone.name!r} ships no MLM head: {head_missing[:3]} missing in {target}")
+        raise ConfigError(f"backbone {backbone.name!r} ships no MLM head ({head_missing[:3]} missing in {target}); "
+                          f"head=mlm needs a backbone with one ({_MLM_HINT})")
     decoder = mlm.get_output_embeddings()
     if hasattr(mlm, "cls"):  # BERT: cls.predictions.{transform, decoder, bias}
         transform, bias = mlm.cls.predictions.transform, mlm.cls.predictions.bias

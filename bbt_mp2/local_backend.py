@@ -25,7 +25,15 @@ import torch
 from torch import Tensor, nn
 
 from bbt_mp2.backbones.base import Backbone
-from bbt_mp2.backend import CHECKPOINT_INFO_KEYS, EvalResult, ModelInfo, Prediction, PromptParam, json_ready
+from bbt_mp2.backend import (
+    CHECKPOINT_INFO_KEYS,
+    HEAD_KINDS,
+    EvalResult,
+    ModelInfo,
+    Prediction,
+    PromptParam,
+    json_ready,
+)
 from bbt_mp2.checkpoint import (
     TENSORS_FILE,
     MP2Checkpoint,
@@ -35,8 +43,16 @@ from bbt_mp2.checkpoint import (
     shipped_checkpoints,
 )
 from bbt_mp2.encoding import EncodedDataset
-from bbt_mp2.errors import ConfigError, ShapeError, UnknownNameError
+from bbt_mp2.errors import BackendError, ConfigError, ShapeError, UnknownNameError
 from bbt_mp2.evaluator import Evaluator, dataset_fingerprint
+from bbt_mp2.evaluator.validation import (
+    CheckedDataset,
+    CheckedPrompts,
+    ValidatedPopulation,
+    check_population,
+    check_prompts,
+    checked_dataset,
+)
 from bbt_mp2.prompts import build_projection, embedding_std, hidden_state_std
 from bbt_mp2.tasks.types import Example, TaskSpec
 
@@ -61,7 +77,9 @@ class LocalBackend:
 
     Args:
         backbone: the frozen backbone.
-        head: the default MRC head (e.g. ``MRCHead.from_checkpoint``), used when ``PromptParam.head`` is None.
+        head: the default MRC head (e.g. ``MRCHead.from_checkpoint``), used when ``PromptParam.head`` is None;
+            None = no MRC head (only datasets registered with ``head="mlm"`` can be scored, by the backbone's
+            MLM head).
         **evaluator_options: passed to :class:`~bbt_mp2.evaluator.Evaluator` (``device``, ``dtype``,
             ``token_budget``, ``cache_size``, ``cache_bytes``, ``max_answer_tokens``, ``shared_prefix``).
 
@@ -70,7 +88,7 @@ class LocalBackend:
         checkpoint: the default checkpoint (``None`` when built from a bare head).
     """
 
-    def __init__(self, backbone: Backbone, head: nn.Module, **evaluator_options: Any) -> None:
+    def __init__(self, backbone: Backbone, head: nn.Module | None, **evaluator_options: Any) -> None:
         self.evaluator = Evaluator(backbone, head, **evaluator_options)
         self.backbone = self.evaluator.backbone
         self._options = evaluator_options
@@ -78,7 +96,7 @@ class LocalBackend:
         self.default_checkpoint: str | None = None
         self.n_calls = 0
         self.n_predict_calls = 0
-        self._datasets: dict[str, tuple[TaskSpec | None, EncodedDataset]] = {}
+        self._datasets: dict[str, tuple[TaskSpec | None, CheckedDataset]] = {}  # checked + hashed once
         self._max_lengths: dict[str, int] = {}
         self._stds: dict[str, list[float]] = {}
         self._checkpoints: dict[str, MP2Checkpoint] = {}
@@ -172,13 +190,19 @@ class LocalBackend:
         return ckpt.z.detach().cpu().float().numpy().copy()
 
     def register(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None,
+        head: str = "mrc",
     ) -> str:
         """Encode ``examples`` with the backbone's tokenizer and store them; returns the content-hash id.
 
         ``max_length`` None = :func:`bbt_mp2.encoding.default_max_length` capped by the backbone's positions.
+        ``head="mlm"``: the cloze format (:mod:`bbt_mp2.cloze`), scored by the backbone's MLM head.
+
+        Raises:
+            ConfigError: ``head="mlm"`` on a backbone without an MLM head (named), or a verbalizer word that is not
+                one token.
         """
-        data = self.encode(task, examples, n_tokens=n_tokens, max_length=max_length)
+        data = self.encode(task, examples, n_tokens=n_tokens, max_length=max_length, head=head)
         dataset_id = self.register_encoded(data, task)
         self._max_lengths[dataset_id] = self._resolved_length(task, max_length)
         return dataset_id
@@ -191,13 +215,23 @@ class LocalBackend:
         return default_max_length(task.type, getattr(self.backbone, "max_positions", None))
 
     def encode(
-        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None
+        self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int, max_length: int | None = None,
+        head: str = "mrc",
     ) -> EncodedDataset:
-        """MRC-format and tokenise ``examples`` for this backbone (no storing); ``max_length`` as in
-        :meth:`register`."""
+        """MRC-format (``head="mrc"``) or cloze-format (``head="mlm"``, after checking that the backbone has an MLM
+        head) and tokenise ``examples`` for this backbone (no storing); ``max_length`` as in :meth:`register`."""
         from bbt_mp2.encoding import encode
 
         bb = self.backbone
+        if head not in HEAD_KINDS:
+            raise ConfigError(f"head {head!r} is unknown; choose one of {HEAD_KINDS}")
+        if head == "mlm":
+            from bbt_mp2.cloze import encode_cloze
+
+            self.evaluator.mlm_head  # noqa: B018 - loads it now: a backbone without one is refused before any call
+            return encode_cloze(task, examples, bb.tokenizer, n_tokens=n_tokens,
+                                placeholder_ids=bb.placeholder_ids(n_tokens), token_type_id=bb.token_type_id,
+                                max_length=self._resolved_length(task, max_length))
         return encode(task, examples, bb.tokenizer, n_tokens=n_tokens, placeholder_ids=bb.placeholder_ids(n_tokens),
                       token_type_id=bb.token_type_id, max_length=self._resolved_length(task, max_length))
 
@@ -210,13 +244,31 @@ class LocalBackend:
         """
         from bbt_mp2.encoding import encoding_stats
 
-        _, data = self._get(dataset_id)
-        return encoding_stats(data, self._max_lengths.get(dataset_id))
+        _, checked = self._get(dataset_id)
+        return encoding_stats(checked.data, self._max_lengths.get(dataset_id))
 
-    def register_encoded(self, dataset: EncodedDataset, task: TaskSpec | None = None) -> str:
-        """Store an already encoded dataset; returns its id ``"ds-<sha1 prefix>"`` (same content, same id)."""
-        dataset_id = dataset_id_of(dataset)
-        self._datasets[dataset_id] = (task, dataset)
+    def register_encoded(self, dataset: EncodedDataset, task: TaskSpec | None = None, *,
+                         expected_id: str | None = None) -> str:
+        """Store an already encoded dataset; returns its id ``"ds-<sha1 prefix>"`` (same content, same id).
+
+        The dataset is checked against the backbone and hashed here, once: every later ``evaluate`` / ``predict``
+        on it trusts that check and that fingerprint (its arrays must not change afterwards).
+
+        Args:
+            dataset: the encoded dataset.
+            task: its task spec (the metric); None = the dataset's own.
+            expected_id: the id the content must have (a dataset reloaded from disk); nothing is stored if not.
+
+        Raises:
+            ShapeError: an empty or malformed dataset, or one longer than the backbone's positions.
+            BackendError: the content does not give ``expected_id``.
+        """
+        checked = checked_dataset(dataset, self.backbone)
+        dataset_id = _id_of_fingerprint(checked.fingerprint)
+        if expected_id is not None and dataset_id != expected_id:
+            raise BackendError(f"the dataset's content gives id {dataset_id}, not the expected {expected_id}; it was "
+                               "changed or encoded by another backbone or package version")
+        self._datasets[dataset_id] = (task, checked)
         logger.debug("registered %s (%s, %d examples)", dataset_id, dataset.task, len(dataset))
         return dataset_id
 
@@ -225,24 +277,80 @@ class LocalBackend:
     ) -> EvalResult:
         """Score ``P`` candidates (``P x L' x d``, or raw ``P x L' x n x h``) on a registered dataset.
 
-        Counts ``P`` calls. Raises ShapeError/ConfigError/UnknownNameError/CheckpointError before any forward pass.
+        The in-process boundary: the population is validated here, once (:meth:`validate`); the evaluator takes
+        the checked prompts and the dataset checked at registration on trust. Counts ``P`` calls.
+
+        Raises:
+            ShapeError, ConfigError, UnknownNameError, CheckpointError: before any forward pass.
         """
-        task, data = self._get(dataset_id)
+        task, checked = self._get(dataset_id)
         evaluator = self.head_evaluator(param.head)
-        prompts = self.prompts(dataset_id, param, population)
-        result = evaluator.evaluate(data, prompts, param.layers, loss, metric=_metric(task))
-        self.n_calls += prompts.shape[0]
-        return result
+        values = self._validate(dataset_id, checked, param, population)
+        return self._evaluate(evaluator, task, checked, ValidatedPopulation(dataset_id, param, values), loss)
+
+    def evaluate_validated(self, population: ValidatedPopulation, *, loss: str = "auto") -> EvalResult:
+        """:meth:`evaluate` of a population already validated at a boundary (:meth:`validate`, or the server's
+        request checks, which build the :class:`ValidatedPopulation` themselves); nothing is checked again."""
+        task, checked = self._get(population.dataset_id)
+        return self._evaluate(self.head_evaluator(population.param.head), task, checked, population, loss)
 
     def predict(
         self, dataset_id: str, param: PromptParam, candidate: np.ndarray, *, loss: str = "auto"
     ) -> Prediction:
-        """Predictions of one candidate (``L' x d``, or raw ``L' x n x h``); not counted in ``n_calls``."""
-        task, data = self._get(dataset_id)
+        """Predictions of one candidate (``L' x d``, or raw ``L' x n x h``); not counted in ``n_calls``.
+
+        Validated here, once, like :meth:`evaluate`."""
+        task, checked = self._get(dataset_id)
         evaluator = self.head_evaluator(param.head)
-        prompts = self.prompts(dataset_id, param, np.asarray(candidate)[None])
+        values = self._validate(dataset_id, checked, param, np.asarray(candidate)[None])
+        return self._predict(evaluator, task, checked, ValidatedPopulation(dataset_id, param, values), loss)
+
+    def predict_validated(self, population: ValidatedPopulation, *, loss: str = "auto") -> Prediction:
+        """:meth:`predict` of a one-candidate population (``1 x ...``) already validated at a boundary."""
+        task, checked = self._get(population.dataset_id)
+        return self._predict(self.head_evaluator(population.param.head), task, checked, population, loss)
+
+    def validate(self, dataset_id: str, param: PromptParam, population: np.ndarray) -> ValidatedPopulation:
+        """Check a population for a registered dataset and ``param`` (the one population check of the in-process
+        path): ``param.n_tokens`` equal to the dataset's, layers in range for the backbone, shape ``P x L' x d``
+        (raw: ``P x L' x n x h``) with ``P >= 1``, real numbers, finite in float32.
+
+        Raises:
+            UnknownNameError: the dataset is not registered. ShapeError: n_tokens, shape, NaN/inf.
+            ConfigError: layers out of range.
+        """
+        _, checked = self._get(dataset_id)
+        return ValidatedPopulation(dataset_id, param, self._validate(dataset_id, checked, param, population))
+
+    def _validate(self, dataset_id: str, checked: CheckedDataset, param: PromptParam, population: Any) -> np.ndarray:
+        n_tokens = checked.data.n_tokens
+        if param.head is not None and getattr(checked.data, "verbalizer_ids", None) is not None:
+            raise ConfigError(f"dataset {dataset_id} was registered with head='mlm' (the backbone's MLM head scores "
+                              f"it); param.head={param.head!r} names an MRC head: send head=None")
+        if param.n_tokens != n_tokens:
+            raise ShapeError(f"param.n_tokens={param.n_tokens} but dataset {dataset_id} was registered with "
+                             f"n_tokens={n_tokens}; register it again with this n_tokens")
+        layers = self.evaluator.check_layers(param.layers)
+        if param.projection is None:  # raw prompts
+            return check_prompts(population, layers, n_tokens, self.backbone.hidden).numpy()
+        return check_population(population, len(layers), param.d)
+
+    def _evaluate(self, evaluator: Evaluator, task: TaskSpec | None, checked: CheckedDataset,
+                  population: ValidatedPopulation, loss: str) -> EvalResult:
+        prompts = self._project(population)
+        param = population.param
+        result = evaluator.evaluate(checked, prompts, prompts.layers, loss, metric=_metric(task),
+                                    prompt_mode=param.prompt_mode, scoring=param.scoring)
+        self.n_calls += prompts.prompts.shape[0]
+        return result
+
+    def _predict(self, evaluator: Evaluator, task: TaskSpec | None, checked: CheckedDataset,
+                 population: ValidatedPopulation, loss: str) -> Prediction:
+        prompts = self._project(population)
+        param = population.param
         self.n_predict_calls += 1
-        return evaluator.predict(data, prompts[0], param.layers, loss, metric=_metric(task))
+        return evaluator.predict(checked, prompts, prompts.layers, loss, metric=_metric(task),
+                                 prompt_mode=param.prompt_mode, scoring=param.scoring)
 
     # ------------------------------------------------------------------ helpers
     def served_checkpoint(self, checkpoint_id: str | None) -> MP2Checkpoint:
@@ -282,7 +390,7 @@ class LocalBackend:
 
     def dataset(self, dataset_id: str) -> EncodedDataset:
         """The registered :class:`EncodedDataset`."""
-        return self._get(dataset_id)[1]
+        return self._get(dataset_id)[1].data
 
     def has_dataset(self, dataset_id: str) -> bool:
         """Whether ``dataset_id`` is registered."""
@@ -291,34 +399,41 @@ class LocalBackend:
     def hidden_state_std(self, dataset_id: str) -> list[float]:
         """Clipped std of the states entering each layer (zero prompts) on a registered dataset, cached."""
         if dataset_id not in self._stds:
-            self._stds[dataset_id] = hidden_state_std(self.backbone, self._get(dataset_id)[1],
+            self._stds[dataset_id] = hidden_state_std(self.backbone, self._get(dataset_id)[1].data,
                                                       device=self.evaluator.device)
         return self._stds[dataset_id]
 
     def prompts(self, dataset_id: str, param: PromptParam, population: np.ndarray) -> Tensor:
-        """Layer prompts of a population: ``P x L' x n x h`` float32 on the evaluator's device.
+        """Layer prompts of a population: ``P x L' x n x h`` float32 on the evaluator's device (validated as in
+        :meth:`evaluate`).
 
         Raises:
             ShapeError: population shape does not match ``param`` (or n_tokens of the dataset), NaN/inf.
         """
-        _, data = self._get(dataset_id)
-        if param.n_tokens != data.n_tokens:
-            raise ShapeError(f"param.n_tokens={param.n_tokens} but dataset {dataset_id} was registered with "
-                             f"n_tokens={data.n_tokens}; register it again with this n_tokens")
-        pop = np.asarray(population, dtype=np.float64)
-        lp, n, h = len(param.layers), param.n_tokens, self.backbone.hidden
+        return self._project(self.validate(dataset_id, param, population)).prompts
+
+    def _project(self, population: ValidatedPopulation) -> CheckedPrompts:
+        """The layer prompts of a validated population (``z @ A_l`` per prompted layer; raw prompts as they are).
+
+        Raises:
+            ShapeError: projected prompts overflow float32 (finite but huge vectors): the one check of the derived
+                prompts, which can fail only here.
+        """
+        param, pop = population.param, population.values
+        layers, device = tuple(param.layers), self.evaluator.device
         if param.projection is None:
-            return torch.as_tensor(pop, dtype=torch.float32)  # raw prompts; the evaluator checks the shape
-        if pop.ndim != 3 or pop.shape[0] == 0 or pop.shape[1:] != (lp, param.d):
-            raise ShapeError(f"population has shape {pop.shape}; expected (P >= 1, len(layers)={lp}, d={param.d})")
-        if not np.isfinite(pop).all():
-            raise ShapeError("population holds NaN or inf; send finite vectors")
-        self.evaluator.check_layers(param.layers)
-        z = torch.as_tensor(pop, dtype=torch.float32, device=self.evaluator.device)
-        out = torch.empty(pop.shape[0], lp, n * h, device=self.evaluator.device)
-        for j, layer in enumerate(param.layers):
-            out[:, j] = z[:, j] @ self._projection(dataset_id, param, layer)
-        return out.view(pop.shape[0], lp, n, h)
+            return CheckedPrompts(torch.as_tensor(pop, dtype=torch.float32), layers)
+        lp, n, h = len(layers), param.n_tokens, self.backbone.hidden
+        z = torch.as_tensor(pop, dtype=torch.float32, device=device)
+        out = torch.empty(pop.shape[0], lp, n * h, device=device)
+        for j, layer in enumerate(layers):
+            out[:, j] = z[:, j] @ self._projection(population.dataset_id, param, layer)
+        finite = torch.isfinite(out).flatten(1).all(1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise ShapeError(f"the prompts projected from candidates {bad[:10]} overflow float32 (the vectors are "
+                             "finite but too large); send smaller vectors")
+        return CheckedPrompts(out.view(pop.shape[0], lp, n, h), layers)
 
     def _projection(self, dataset_id: str, param: PromptParam, layer: int) -> Tensor:
         spec = param.projection
@@ -343,7 +458,7 @@ class LocalBackend:
             self._projections[key] = a.to(self.evaluator.device)
         return self._projections[key]
 
-    def _get(self, dataset_id: str) -> tuple[TaskSpec | None, EncodedDataset]:
+    def _get(self, dataset_id: str) -> tuple[TaskSpec | None, CheckedDataset]:
         try:
             return self._datasets[dataset_id]
         except KeyError:
@@ -354,8 +469,13 @@ class LocalBackend:
 
 
 def dataset_id_of(dataset: EncodedDataset) -> str:
-    """Content id of an encoded dataset: ``"ds-"`` + the first 20 hex digits of its fingerprint."""
-    return "ds-" + dataset_fingerprint(dataset)[:20]
+    """Content id of an encoded dataset: ``"ds-"`` + the first 20 hex digits of its fingerprint (hashes the
+    dataset; :meth:`LocalBackend.register_encoded` returns the same id from the hash it computes anyway)."""
+    return _id_of_fingerprint(dataset_fingerprint(dataset))
+
+
+def _id_of_fingerprint(fingerprint: str) -> str:
+    return "ds-" + fingerprint[:20]
 
 
 def _metric(task: TaskSpec | None) -> Any:

@@ -1,4 +1,5 @@
-"""MRC query templates: the registry keyed by (name, language), the built-in templates, and a task's template.
+"""Templates: the MRC query templates (registry keyed by (name, language), built-ins, a task's template) and the
+classic BBT cloze templates with their verbalizers (``head=mlm``).
 
 A template is a ``str.format`` pattern whose ``{role}`` slots are filled from ``Example.fields`` (see
 :data:`ROLE_FIELDS`). Option templates (classification, sentence pair, NLI, multiple choice) are followed by the
@@ -23,6 +24,11 @@ __all__ = [
     "NO_ANSWER",
     "ROLE_FIELDS",
     "OPTION_STYLE",
+    "ClozeTemplate",
+    "register_cloze_template",
+    "cloze_template_for",
+    "verbalizer_words",
+    "REFERENCE_VERBALIZERS",
 ]
 
 NO_ANSWER = {"zh": "没有答案", "en": "no answer"}
@@ -234,3 +240,132 @@ def _register_builtin() -> None:
 
 
 _register_builtin()
+
+
+@dataclass(frozen=True)
+class ClozeTemplate:
+    """A classic BBT cloze template (``head=mlm``): the input text with one ``{mask}`` slot for the backbone's mask
+    token, whose MLM logits over the verbalizer tokens score the classes.
+
+    Attributes:
+        name: registry name; a task whose MRC template has this (canonical) name uses it.
+        lang: ``"zh"`` or ``"en"``.
+        pattern: ``str.format`` pattern with ``{role}`` slots (:data:`ROLE_FIELDS`) and exactly one ``{mask}``.
+        cut: roles that truncation may shorten, as in :class:`QueryTemplate`.
+    """
+
+    name: str
+    lang: str
+    pattern: str
+    cut: tuple[str, ...] = ("text",)
+
+    def __post_init__(self) -> None:
+        slots = [f for _, f, _, _ in Formatter().parse(self.pattern) if f]
+        if slots.count("mask") != 1:
+            raise ConfigError(f"cloze template {self.name!r} needs exactly one {{mask}} slot: {self.pattern!r}")
+        unknown = [r for r in self.roles if r not in ROLE_FIELDS]
+        if unknown:
+            raise ConfigError(f"cloze template {self.name!r} uses unknown roles {unknown}; "
+                              f"known: {sorted(ROLE_FIELDS)}")
+        if any(r not in self.roles for r in self.cut):
+            raise ConfigError(f"cloze template {self.name!r}: cut roles {self.cut} do not all occur in "
+                              f"{self.pattern!r}")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The ``{role}`` slots of ``pattern`` in order (``mask`` excluded)."""
+        return tuple(f for _, f, _, _ in Formatter().parse(self.pattern) if f and f != "mask")
+
+
+_CLOZE: dict[tuple[str, str], ClozeTemplate] = {}
+_CLOZE_BY_TYPE = {TaskType.SINGLE: "classify", TaskType.PAIR: "pair", TaskType.NLI: "relation"}
+
+REFERENCE_VERBALIZERS: dict[str, tuple[str, ...]] = {
+    "sst2": ("bad", "great"),
+    "yelp_polarity": ("bad", "great"),
+    "ag_news": ("World", "Sports", "Business", "Tech"),
+    "dbpedia": ("Company", "Education", "Artist", "Athlete", "Office", "Transportation", "Building", "Natural",
+                "Village", "Animal", "Plant", "Album", "Film", "Written"),
+    "mrpc": ("No", "Yes"),
+    "rte": ("Yes", "No"),
+    "snli": ("Yes", "Maybe", "No"),
+}
+"""The label words of the BBT reference code (``dataloaders/dataloader.py``) for its English tasks, in our label
+order; other tasks use their ``TaskSpec.label_words``, and ``TaskSpec.extra["verbalizer"]`` overrides both."""
+
+
+def register_cloze_template(template: ClozeTemplate, *, overwrite: bool = False) -> None:
+    """Add a cloze template under (``template.name``, ``template.lang``).
+
+    Raises:
+        ConfigError: the (name, lang) pair is taken by another template and ``overwrite`` is False.
+    """
+    key = (_norm(template.name), template.lang)
+    if key in _CLOZE and not overwrite and _CLOZE[key] != template:
+        raise ConfigError(f"cloze template {key[0]!r} ({key[1]}) is already registered; pass overwrite=True")
+    _CLOZE[key] = template
+
+
+def cloze_template_for(task: TaskSpec) -> ClozeTemplate:
+    """The cloze template of ``task``: ``extra["cloze_template"]``, else the cloze template named like the task's
+    MRC template, else the default of its type (classification, sentence pair, NLI).
+
+    Raises:
+        ConfigError: the task is multiple choice or span extraction (no fixed label words to verbalize).
+        UnknownNameError: ``extra["cloze_template"]`` names no cloze template (the known ones are listed).
+    """
+    if task.type not in _CLOZE_BY_TYPE:
+        raise ConfigError(
+            f"head=mlm scores classification, sentence-pair and NLI tasks (one verbalizer token per class); task "
+            f"{task.name!r} is {task.type.value}: use head=mrc"
+        )
+    wanted = task.extra.get("cloze_template")
+    if wanted:
+        key = (_norm(str(wanted)), task.lang)
+        if key not in _CLOZE:
+            known = sorted(n for n, lg in _CLOZE if lg == task.lang)
+            raise UnknownNameError(f"task {task.name!r}: unknown cloze template {wanted!r}; known: {known}")
+        return _CLOZE[key]
+    name = _norm(task.template) if task.template else ""
+    name = _ALIASES.get(name, name)
+    return _CLOZE.get((name, task.lang)) or _CLOZE[(_CLOZE_BY_TYPE[task.type], task.lang)]
+
+
+def verbalizer_words(task: TaskSpec) -> tuple[str, ...]:
+    """One label word per class for ``head=mlm``: ``extra["verbalizer"]``, else :data:`REFERENCE_VERBALIZERS`,
+    else the task's label words (Chinese: their first characters when those are distinct, as the reference's CPT
+    path does). Each must be one token of the backbone's tokenizer (checked when encoding).
+
+    Raises:
+        ConfigError: ``extra["verbalizer"]`` does not give one distinct word per class.
+    """
+    words = task.extra.get("verbalizer") or REFERENCE_VERBALIZERS.get(task.name)
+    if not words:
+        firsts = tuple(w[:1] for w in task.label_words)
+        zh_chars = task.lang == "zh" and len(set(firsts)) == len(firsts)
+        words = firsts if zh_chars else task.label_words
+    words = tuple(str(w) for w in words)
+    if len(words) != task.n_classes or len(set(words)) != len(words):
+        raise ConfigError(f"task {task.name!r}: the verbalizer {list(words)} must give one distinct word for each of "
+                          f"its {task.n_classes} classes {list(task.label_words)}")
+    return words
+
+
+def _register_builtin_cloze() -> None:
+    # the BBT reference's templates (en: dataloaders/dataloader.py; zh: dataloader_cpt.py), without its "<P> ."
+    en_pair, zh_pair = "{text_a} ? {mask} , {text_b}", "“{text_a}”与“{text_b}”两句话的意思是{mask}的。"
+    builtin = [
+        ("sentiment", "{text} . It was {mask} .", "{text} 。 总之很{mask}", ("text",)),
+        ("rating", "{text} . It was {mask} .", "{text} 。 总之很{mask}", ("text",)),
+        ("topic", "{mask} News: {text}", "{text} 。 这句话的主题是{mask}", ("text",)),
+        ("classify", "[ Category: {mask} ] {text}", "{text} 。 这句话的类别是{mask}", ("text",)),
+        ("meaning", en_pair, zh_pair, ("text_a", "text_b")),
+        ("relation", en_pair, zh_pair, ("text_a", "text_b")),
+        ("pair", en_pair, zh_pair, ("text_a", "text_b")),
+    ]
+    for name, en, zh, cut in builtin:
+        register_cloze_template(ClozeTemplate(name, "en", en, cut))
+        register_cloze_template(ClozeTemplate(name, "zh", zh, cut))
+
+
+_register_builtin_cloze()

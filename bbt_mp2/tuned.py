@@ -94,6 +94,7 @@ def record_tuned(run_dir: str | os.PathLike[str], spec: TaskSpec) -> Path:
         "n_tokens": param.n_tokens,
         "max_length": run["max_length"],
         "loss": run["method_config"].get("loss", "auto"),
+        "head": run["method_config"].get("head", "mrc"),
         "dev_metric": selection["dev_metric"],
         "stage": selection["stage"],
     }
@@ -199,8 +200,9 @@ class TunedPrompt:
 
     def register(self, examples: Sequence[Example]) -> str:
         """Register ``examples`` with the backend as the run did (n_tokens, max length); returns the dataset id."""
+        head = {"head": "mlm"} if self.record.get("head") == "mlm" else {}  # the cloze format of head=mlm
         return self.backend.register(self.spec, list(examples), n_tokens=int(self.record["n_tokens"]),
-                                     max_length=int(self.record["max_length"]))
+                                     max_length=int(self.record["max_length"]), **head)
 
     def predict(self, inputs: Sequence[Any]) -> TunedPredictions:
         """Label ``inputs`` (see :func:`examples_from_inputs`) with the selected prompt.
@@ -311,11 +313,14 @@ def load_tuned(run_dir: str | os.PathLike[str], *, backbone: Any = None, device:
             f"backbone {getattr(backbone, 'name', '?')!r} has embedding hash {backbone.embedding_hash()}. Use the "
             "run's backbone"
         )
-    if cid is None:
-        raise ConfigError(f"run {run} records no checkpoint (its MRC head); it cannot be loaded for prediction")
     from bbt_mp2.local_backend import LocalBackend
 
-    backend = LocalBackend.from_checkpoint(backbone, cid)
+    if record.get("head") == "mlm":  # scored by the backbone's own MLM head: no checkpoint
+        backend = LocalBackend(backbone, None)
+    elif cid is None:
+        raise ConfigError(f"run {run} records no checkpoint (its MRC head); it cannot be loaded for prediction")
+    else:
+        backend = LocalBackend.from_checkpoint(backbone, cid)
     candidate = np.load(run / record["candidate"])
     if list(candidate.shape) != record["candidate_shape"]:
         raise DataError(f"{run / record['candidate']} has shape {list(candidate.shape)}; {TUNED_FILE} records "

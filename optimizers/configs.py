@@ -9,7 +9,9 @@ method configs (:mod:`bbt_mp2.methods.base`), the pre-training config and the MP
 A config is a frozen, keyword-only dataclass: validation in :meth:`ConfigBase.validate` (called by
 ``__post_init__``; subclasses extend it with ``super().validate()``), a JSON round trip (:meth:`to_dict` /
 :meth:`from_dict`, :meth:`to_json` / :meth:`from_json`, keys sorted) in which unknown keys are rejected by name with
-the valid keys listed, and :meth:`parse_value` for ``--set key=value`` strings.
+the valid keys listed, and :meth:`parse_value` for ``--set key=value`` strings. A field may hold another config
+(e.g. a run config's ``method_config``): it is written as a nested mapping and rebuilt by
+:meth:`ConfigBase.nested_config_class`.
 
 Example:
     >>> from optimizers import CMAConfig
@@ -81,7 +83,7 @@ class ConfigBase:
         return sorted(f.name for f in dataclasses.fields(cls) if f.name not in cls.field_defaults())
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON types (tuples become lists, nested too), keys sorted."""
+        """Every field as plain JSON types (tuples become lists and nested configs dicts, recursively), keys sorted."""
         return {name: _plain(getattr(self, name)) for name in self.field_names()}
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -109,10 +111,25 @@ class ConfigBase:
         if missing:
             raise cls.error(f"{cls._label()} needs {missing} (no default); give e.g. {missing[0]}=...")
         hints = typing.get_type_hints(cls)
+        values = {}
+        for k, v in data.items():
+            nested = cls.nested_config_class(k, data) if isinstance(v, Mapping) else None
+            values[k] = nested.from_dict(v) if nested is not None else _coerce(hints.get(k), v)
         try:
-            return cls(**{k: _coerce(hints.get(k), v) for k, v in data.items()})
+            return cls(**values)
         except TypeError as exc:  # a value the dataclass machinery itself rejects
             raise cls.error(f"{cls._label()}: {exc}") from exc
+
+    @classmethod
+    def nested_config_class(cls, name: str, data: Mapping[str, Any]) -> type[ConfigBase] | None:
+        """The config class that :meth:`from_dict` rebuilds field ``name`` with when it is given as a mapping.
+
+        Default: the field's annotated class when it is a :class:`ConfigBase` subclass, else None (the mapping is
+        kept as is). Override it where the class depends on another field of ``data`` (e.g. a run config whose
+        ``method_config`` class is chosen by its ``method``); ``data`` has passed the unknown/missing-key checks.
+        """
+        hint = typing.get_type_hints(cls).get(name)
+        return hint if isinstance(hint, type) and issubclass(hint, ConfigBase) else None
 
     @classmethod
     def from_json(cls: type[_C], text: str) -> _C:
@@ -223,7 +240,9 @@ class OptimizerConfig(ConfigBase):
 
 # ------------------------------------------------------------------------------------------------- helpers
 def _plain(value: Any) -> Any:
-    """Tuples to lists and mapping keys to strings, recursively (JSON-ready)."""
+    """Nested configs to their dicts, tuples to lists and mapping keys to strings, recursively (JSON-ready)."""
+    if isinstance(value, ConfigBase):
+        return value.to_dict()
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):

@@ -189,12 +189,14 @@ class RemoteBackend:
         return decode_array(data["shape"], data["data"], max_values=1 << 28)
 
     def register(self, task: TaskSpec, examples: Sequence[Example], *, n_tokens: int,
-                 max_length: int | None = None) -> str:
+                 max_length: int | None = None, head: str = "mrc") -> str:
         """Send the examples and task spec; the server formats and tokenises; returns the content id.
 
-        ``max_length`` None = the server's default for the task type (capped by the backbone's positions)."""
+        ``max_length`` None = the server's default for the task type (capped by the backbone's positions);
+        ``head="mlm"``: the cloze format, scored by the served backbone's MLM head."""
         body = {"task_spec": task_to_dict(task), "examples": [example_to_dict(e) for e in examples],
-                "n_tokens": int(n_tokens), "max_length": None if max_length is None else int(max_length)}
+                "n_tokens": int(n_tokens), "max_length": None if max_length is None else int(max_length),
+                "head": head}
         return str(self._request("POST", "/v1/datasets", body)["id"])
 
     def register_task(self, task: str, *, split: str, seed: int, n_tokens: int,
@@ -206,11 +208,9 @@ class RemoteBackend:
 
     def evaluate(self, dataset_id: str, param: PromptParam, population: np.ndarray, *, loss: str = "auto"
                  ) -> EvalResult:
-        """Score ``P`` candidates (``P x L' x d``); ``P`` calls."""
-        pop = np.asarray(population)
-        if pop.ndim < 2 or pop.shape[0] == 0:
-            raise ShapeError(f"population has shape {pop.shape}; expected P >= 1 candidates")
-        body = {"dataset_id": dataset_id, "param": param.to_dict(), "population": encode_array(pop), "loss": loss}
+        """Score ``P`` candidates (``P x L' x d``); ``P`` calls. The server checks the population (once)."""
+        body = {"dataset_id": dataset_id, "param": param.to_dict(), "population": encode_array(population),
+                "loss": loss}
         out = self._send("/v1/evaluate", body)
         return EvalResult(loss=np.asarray(out["loss"], dtype=np.float64),
                           metric=np.asarray(out["metric"], dtype=np.float64))

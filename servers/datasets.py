@@ -4,7 +4,8 @@ An encoded dataset lives under ``state_dir/datasets/<id>.npz`` (arrays) + ``<id>
 written atomically; its id is the content hash of what the forward pass reads (``bbt_mp2.local_backend.
 dataset_id_of``), so identical content has one id and one file. The storage layer records which tenant owns which
 id, and the dataset's source (task spec + examples + encoding settings): a replica whose disk lacks the file
-re-encodes it from there and checks that the id matches.
+re-encodes it from there and checks that the id matches. The content is hashed once per registration or load
+(``LocalBackend.register_encoded``), never per evaluate call.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from bbt_mp2.atomic_io import atomic_write
+from bbt_mp2.cloze import ClozeDataset
 from bbt_mp2.encoding import EncodedDataset
-from bbt_mp2.errors import BackendError, UnknownNameError
-from bbt_mp2.local_backend import LocalBackend, dataset_id_of
+from bbt_mp2.errors import BackendError, ShapeError, UnknownNameError
+from bbt_mp2.local_backend import LocalBackend
 from bbt_mp2.tasks.types import Example, TaskSpec
 from servers.storage import Storage
 from servers.wire import example_from_dict, example_to_dict, task_from_dict, task_to_dict
@@ -40,20 +42,26 @@ def save_encoded(dataset: EncodedDataset, directory: Path, dataset_id: str) -> N
     atomic_write(directory / f"{dataset_id}.json", lambda f: f.write(json.dumps(rest).encode("utf-8")))
 
 
+def has_encoded(directory: Path, dataset_id: str) -> bool:
+    """Whether :func:`save_encoded` files of ``dataset_id`` exist under ``directory`` (their content is checked
+    against the id when they are loaded into the backend)."""
+    return (directory / f"{dataset_id}.npz").is_file() and (directory / f"{dataset_id}.json").is_file()
+
+
 def load_encoded(directory: Path, dataset_id: str) -> EncodedDataset | None:
-    """The dataset saved by :func:`save_encoded`, or None when its files are missing or do not match the id."""
+    """The dataset saved by :func:`save_encoded`, or None when its files are missing. Not hashed here:
+    ``LocalBackend.register_encoded(..., expected_id=dataset_id)`` hashes it once and refuses another content."""
     npz, meta = directory / f"{dataset_id}.npz", directory / f"{dataset_id}.json"
-    if not npz.is_file() or not meta.is_file():
+    if not has_encoded(directory, dataset_id):
         return None
     with np.load(npz, allow_pickle=False) as arrays:
         values: dict[str, Any] = {k: arrays[k] for k in arrays.files}
     values.update(json.loads(meta.read_text()))
-    names = {f.name for f in fields(EncodedDataset)}
-    dataset = EncodedDataset(**{k: v for k, v in values.items() if k in names})
-    if dataset_id_of(dataset) != dataset_id:
-        logger.warning("dataset file %s does not match its id; ignoring it", npz.name)
-        return None
-    return dataset
+    cls = ClozeDataset if "verbalizer_ids" in values else EncodedDataset  # head=mlm: the cloze format
+    if cls is ClozeDataset:
+        values["verbalizer"] = tuple(values.get("verbalizer", ()))
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
 
 
 class DatasetStore:
@@ -70,25 +78,25 @@ class DatasetStore:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def register(self, tenant: str, task: TaskSpec, examples: list[Example], *, n_tokens: int,
-                 max_length: int | None) -> dict[str, Any]:
+                 max_length: int | None, head: str = "mrc") -> dict[str, Any]:
         """Encode, store on disk, load into the backend and record ownership; returns the dataset's metadata.
 
         ``max_length`` None = :func:`bbt_mp2.encoding.default_max_length` of the task type, capped by the backbone.
+        ``head="mlm"``: the cloze format scored by the backbone's MLM head (``LocalBackend.encode``).
         """
         from bbt_mp2.encoding import default_max_length
 
         if max_length is None:
             max_length = default_max_length(task.type, getattr(self.backend.backbone, "max_positions", None))
-        data = self.backend.encode(task, examples, n_tokens=n_tokens, max_length=max_length)
-        dataset_id = dataset_id_of(data)
-        if load_encoded(self.directory, dataset_id) is None:
+        data = self.backend.encode(task, examples, n_tokens=n_tokens, max_length=max_length, head=head)
+        dataset_id = self.backend.register_encoded(data, task)  # checked and hashed once; the id is the hash
+        if not has_encoded(self.directory, dataset_id):
             save_encoded(data, self.directory, dataset_id)
-        self.backend.register_encoded(data, task)
         meta = {"task": task.name, "n_examples": len(data), "n_tokens": n_tokens, "max_length": max_length,
                 "length": int(data.input_ids.shape[1]),
                 "n_options": data.n_options, "n_truncated": int(data.n_truncated)}
         source = {"task": task_to_dict(task), "examples": [example_to_dict(e) for e in examples],
-                  "n_tokens": n_tokens, "max_length": max_length}
+                  "n_tokens": n_tokens, "max_length": max_length, "head": head}
         self.storage.add_dataset(tenant, dataset_id, meta, source)
         return dict(meta, id=dataset_id)
 
@@ -107,12 +115,19 @@ class DatasetStore:
         data = load_encoded(self.directory, dataset_id)
         source = self.storage.dataset_source(tenant, dataset_id) or {}
         task = task_from_dict(source["task"]) if "task" in source else None
-        if data is None:
-            examples = [example_from_dict(e) for e in source["examples"]]
-            data = self.backend.encode(task, examples, n_tokens=source["n_tokens"], max_length=source["max_length"])
-            if dataset_id_of(data) != dataset_id:
-                raise BackendError(f"dataset {dataset_id} re-encoded on this replica gives another id; every replica "
-                                   "must serve the same backbone and package version")
-            save_encoded(data, self.directory, dataset_id)
-        self.backend.register_encoded(data, task)
+        if data is not None:
+            try:
+                self.backend.register_encoded(data, task, expected_id=dataset_id)  # hashed once, checked
+                return meta
+            except (BackendError, ShapeError):
+                logger.warning("dataset file %s.npz does not match its id; encoding it again", dataset_id)
+        examples = [example_from_dict(e) for e in source["examples"]]
+        data = self.backend.encode(task, examples, n_tokens=source["n_tokens"], max_length=source["max_length"],
+                                   head=source.get("head", "mrc"))
+        try:
+            self.backend.register_encoded(data, task, expected_id=dataset_id)
+        except BackendError:
+            raise BackendError(f"dataset {dataset_id} re-encoded on this replica gives another id; every replica "
+                               "must serve the same backbone and package version") from None
+        save_encoded(data, self.directory, dataset_id)
         return meta

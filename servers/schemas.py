@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bbt_mp2.backend import LOSSES, PROJECTION_KINDS
+from bbt_mp2.backend import HEAD_KINDS, LOSSES, PROJECTION_KINDS, PROMPT_MODES, SCORINGS
 
 __all__ = [
     "ErrorInfo", "ErrorBody", "Population", "ProjectionModel", "PromptParamModel", "EvaluateRequest",
@@ -65,6 +65,8 @@ class PromptParamModel(_Strict):
     n_tokens: int = Field(50, ge=1, le=4096)
     projection: ProjectionModel | None = Field(default_factory=ProjectionModel)
     head: str | None = Field(None, min_length=1, max_length=512)
+    prompt_mode: Literal[PROMPT_MODES] = "add"  # type: ignore[valid-type]
+    scoring: Literal[SCORINGS] = "sum"  # type: ignore[valid-type]
 
 
 class EvaluateRequest(_Strict):
@@ -114,6 +116,8 @@ class DatasetCreate(_Strict):
     n_tokens: int = Field(50, ge=1, le=4096)
     max_length: int | None = Field(None, ge=8, le=100_000,
                                    description="None = the default for the task type, capped by the backbone")
+    head: Literal[HEAD_KINDS] = Field(  # type: ignore[valid-type]
+        "mrc", description="mrc = MRC format (span head); mlm = cloze format scored by the backbone's MLM head")
 
 
 class DatasetPublic(_Strict):

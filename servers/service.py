@@ -16,6 +16,7 @@ import numpy as np
 
 from bbt_mp2.backend import EvalResult, PromptParam
 from bbt_mp2.errors import CheckpointError, ConfigError, DataError, ShapeError, UnknownNameError
+from bbt_mp2.evaluator.validation import ValidatedPopulation
 from bbt_mp2.local_backend import LocalBackend
 from servers.batcher import DynamicBatcher
 from servers.datasets import DatasetStore
@@ -34,9 +35,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class _Checked:
-    dataset_id: str
-    param: PromptParam
-    population: np.ndarray  # P x L' x d (or raw P x L' x n x h), float32
+    population: ValidatedPopulation  # P x L' x d (or raw P x L' x n x h), float32, checked here (the boundary)
     meta: dict[str, Any]
 
 
@@ -93,12 +92,13 @@ class ModelService:
         if len(examples) > s.max_examples:
             raise ServiceError(413, "too_large", f"{len(examples)} examples; the server takes at most "
                                f"{s.max_examples} per dataset")
-        return await self.model(self._register, key.tenant, spec, examples, body.n_tokens, body.max_length)
+        return await self.model(self._register, key.tenant, spec, examples, body.n_tokens, body.max_length, body.head)
 
     def _register(self, tenant: str, spec: Any, examples: list, n_tokens: int,
-                  max_length: int | None) -> dict[str, Any]:
+                  max_length: int | None, head: str = "mrc") -> dict[str, Any]:
         try:
-            return self.datasets.register(tenant, spec, examples, n_tokens=n_tokens, max_length=max_length)
+            return self.datasets.register(tenant, spec, examples, n_tokens=n_tokens, max_length=max_length,
+                                          head=head)
         except (ConfigError, DataError, ShapeError, UnknownNameError):
             raise
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -160,12 +160,14 @@ class ModelService:
             raise ShapeError(f"population shape {got}; expected {want} for this param")
         per = int(np.prod(tail))
         pop = decode_array(got, data, max_values=per * (1 if single else s.max_population))
-        return _Checked(dataset_id, param, pop if not single else pop[None], meta)
+        # every check of the population happens above, once: the backend takes it on trust
+        return _Checked(ValidatedPopulation(dataset_id, param, pop if not single else pop[None]), meta)
 
     # ------------------------------------------------------------------ scoring
     def _run_batch(self, group: tuple[str, PromptParam, str], population: np.ndarray) -> EvalResult:
+        """Score merged populations (each validated by :meth:`_check`, same dataset, param and loss)."""
         dataset_id, param, loss = group
-        return self.backend.evaluate(dataset_id, param, population, loss=loss)
+        return self.backend.evaluate_validated(ValidatedPopulation(dataset_id, param, population), loss=loss)
 
     async def evaluate(self, key: KeyRecord, body: EvaluateRequest) -> dict[str, Any]:
         rid = body.request_id or uuid.uuid4().hex
@@ -174,12 +176,12 @@ class ModelService:
             return dict(stored, calls=0)
         checked = await self._check(key, body.dataset_id, body.param, body.population.shape, body.population.data,
                                     single=False)
-        n = len(checked.population)
+        pop = checked.population
+        n = len(pop.values)
         await self.io(self.storage.check_budget, key.id, n)
         tokens = n * checked.meta["n_examples"] * checked.meta.get("length", checked.meta["max_length"])
         self.metrics.queue_depth.set(self.batcher.depth + 1)
-        result = await self.batcher.submit(key.tenant, (checked.dataset_id, checked.param, body.loss),
-                                           checked.population, tokens)
+        result = await self.batcher.submit(key.tenant, (pop.dataset_id, pop.param, body.loss), pop.values, tokens)
         self.metrics.queue_depth.set(self.batcher.depth)
         response = {"loss": [float(x) for x in result.loss], "metric": [float(x) for x in result.metric],
                     "calls": n, "request_id": rid}
@@ -195,8 +197,7 @@ class ModelService:
         checked = await self._check(key, body.dataset_id, body.param, body.candidate.shape, body.candidate.data,
                                     single=True)
         await self.io(self.storage.check_budget, key.id, 1)
-        pred = await self.model(partial(self.backend.predict, loss=body.loss), checked.dataset_id, checked.param,
-                                checked.population[0])
+        pred = await self.model(partial(self.backend.predict_validated, loss=body.loss), checked.population)
         response = {"metric": _num(pred.metric), "loss": _num(pred.loss),
                     "predicted": [int(x) for x in pred.predicted], "labels": [int(x) for x in pred.labels],
                     "scores": encode_array(np.nan_to_num(np.asarray(pred.scores, dtype=np.float32),

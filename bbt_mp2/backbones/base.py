@@ -35,8 +35,18 @@ class Backbone(nn.Module, ABC):
     layers: nn.ModuleList
 
     @abstractmethod
-    def embed(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
-        """Embedding output (word + position + type, LayerNorm): ``B x T`` ids -> ``B x T x h``."""
+    def embed(
+        self, input_ids: Tensor, token_type_ids: Tensor | None = None, position_ids: Tensor | None = None
+    ) -> Tensor:
+        """Embedding output (word + position + type, LayerNorm): ``B x T`` ids -> ``B x T x h``.
+
+        ``position_ids`` (``B x T`` int64) overrides the stock positions (:meth:`position_ids`); the ``cat`` prompt
+        mode uses it to give the text the positions it has without the prompt slots."""
+
+    def position_ids(self, input_ids: Tensor) -> Tensor:
+        """The positions the stock embeddings give ``B x T`` ids: ``B x T`` int64 ``0..T-1`` (BERT)."""
+        b, t = input_ids.shape
+        return torch.arange(t, device=input_ids.device).expand(b, t)
 
     @abstractmethod
     def extended_mask(self, attention_mask: Tensor, dtype: torch.dtype) -> Tensor:

@@ -128,12 +128,15 @@ class BertBackbone(Backbone):
         """Keep the frozen backbone in eval mode whatever ``mode`` says (dropout stays off)."""
         return super().train(False)
 
-    def embed(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+    def embed(
+        self, input_ids: Tensor, token_type_ids: Tensor | None = None, position_ids: Tensor | None = None
+    ) -> Tensor:
         """Embedding output of the stock embeddings module (word + position + type, LayerNorm, no dropout).
 
         Args:
             input_ids: ``B x T`` int64 token ids.
             token_type_ids: ``B x T`` int64 token types; default: all ``self.token_type_id``.
+            position_ids: ``B x T`` int64 positions; default: the stock ones (:meth:`position_ids`).
 
         Returns:
             ``B x T x hidden`` float tensor in the model's dtype.
@@ -147,7 +150,17 @@ class BertBackbone(Backbone):
             )
         if token_type_ids is None:
             token_type_ids = torch.full_like(input_ids, self.token_type_id)
-        return self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        if position_ids is not None and position_ids.shape != input_ids.shape:
+            raise ShapeError(f"position_ids {tuple(position_ids.shape)} must match input_ids {tuple(input_ids.shape)}")
+        return self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids)
+
+    def position_ids(self, input_ids: Tensor) -> Tensor:
+        """The stock positions of ``B x T`` ids: ``0..T-1`` (BERT), or RoBERTa's ``padding_idx + 1 + j`` at real
+        tokens (``padding_idx`` at padding), as the embeddings module computes them itself."""
+        emb = self.model.embeddings
+        if hasattr(emb, "create_position_ids_from_input_ids"):
+            return emb.create_position_ids_from_input_ids(input_ids, emb.padding_idx)
+        return super().position_ids(input_ids)
 
     def extended_mask(self, attention_mask: Tensor, dtype: torch.dtype) -> Tensor:
         """``B x T`` 0/1 mask -> additive ``B x 1 x 1 x T`` mask (see :func:`additive_padding_mask`)."""

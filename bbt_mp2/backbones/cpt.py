@@ -213,9 +213,11 @@ class CPTBackbone(BertBackbone):
         self.load_report = report
         self.model_type = "cpt"
 
-    def embed(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+    def embed(
+        self, input_ids: Tensor, token_type_ids: Tensor | None = None, position_ids: Tensor | None = None
+    ) -> Tensor:
         """Embedding output with token type 1 everywhere (``token_type_ids`` is ignored, as CPT's wrapper does)."""
-        return super().embed(input_ids, None)
+        return super().embed(input_ids, None, position_ids)
 
     @classmethod
     def from_state_dict(cls, state_dict: dict[str, Tensor], config: dict[str, Any], tokenizer: Any, *,

@@ -99,7 +99,8 @@ def _validate(args: argparse.Namespace) -> dict[str, Any]:
     overrides = parse_settings(args.method, args.settings)
     if args.budget is not None:
         overrides["budget"] = args.budget
-    if args.server is None:  # a server names its checkpoints by id; they are checked against GET /v1/model
+    mlm = overrides.get("head") == "mlm"  # classic BBT: the backbone's MLM head, no MP2 checkpoint
+    if args.server is None and not (mlm and args.checkpoint is None):  # a server checks its ids (GET /v1/model)
         if args.checkpoint is None:  # MP2 takes its modules, projections and head from it, BBT/BBTv2 its MRC head
             args.checkpoint = default_checkpoint(args.backbone, spec.lang)
         read_checkpoint_config(args.checkpoint)
@@ -123,11 +124,14 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             args.out = default_out_dir(checked["spec"].name, args.method, args.seed)
         backend = RemoteBackend(args.server, args.api_key, journal=Path(args.out) / "remote_request.json")
-        if args.checkpoint is None:
+        if args.checkpoint is None and checked["overrides"].get("head") != "mlm":
             args.checkpoint = backend.info().default_checkpoint
     else:
         backbone = load_backbone(args.backbone, device=args.device)
-        backend = LocalBackend.from_checkpoint(backbone, args.checkpoint)
+        if args.checkpoint is None:  # head=mlm (checked above): scored by the backbone's own MLM head
+            backend = LocalBackend(backbone, None)
+        else:
+            backend = LocalBackend.from_checkpoint(backbone, args.checkpoint)
     bar = ProgressBar(disable=args.no_progress)
     try:
         result = tune(

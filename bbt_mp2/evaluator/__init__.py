@@ -5,6 +5,7 @@ from __future__ import annotations
 from bbt_mp2.evaluator.cache import ActivationCache, prompt_prefix_hash
 from bbt_mp2.evaluator.core import DEFAULT_TOKEN_BUDGET, Evaluator, WorkCounter
 from bbt_mp2.evaluator.plan import Chunk, PreparedData, dataset_fingerprint, plan_chunks, prepare
+from bbt_mp2.evaluator.validation import CheckedDataset, CheckedPrompts, ValidatedPopulation, checked_dataset
 
 __all__ = [
     "Evaluator",
@@ -17,4 +18,8 @@ __all__ = [
     "dataset_fingerprint",
     "plan_chunks",
     "prepare",
+    "CheckedDataset",
+    "CheckedPrompts",
+    "ValidatedPopulation",
+    "checked_dataset",
 ]

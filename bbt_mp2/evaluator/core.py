@@ -8,16 +8,27 @@ a design property"):
   (rows x cropped length), each a block of candidates x similar-length examples cropped to its longest example;
 - shared prefix: with ``l*`` the lowest layer where candidates differ, layers ``< l*`` run once for the dataset
   (batch ``N``) and only layers ``>= l*`` run for all ``P x N`` rows;
-- an LRU cache keyed by (dataset, prompts below ``b``, ``b``) keeps the states entering ``l*`` across calls, and a
-  later call resumes from the deepest cached boundary at or below its own ``l*``.
+- an LRU cache keyed by (dataset, prompt mode, prompts below ``b``, ``b``) keeps the states entering ``l*`` across
+  calls, and a later call resumes from the deepest cached boundary at or below its own ``l*``.
+
+Prompt modes (``prompt_mode``): ``add`` adds the layer-0 prompt to the embedding output of the n placeholders;
+``cat`` is BBT's reference ``cat``: the n prompt vectors themselves (no word, position or type embedding, no
+LayerNorm) stand in front of the input embeddings, whose positions are those of the text without the prompt.
+Attention is permutation-equivariant and the positions live in the embeddings, so ``cat`` keeps the placeholder
+layout: the prompt slots ``1..n`` hold the prompt at layer 0 and the text gets the stock positions it has without
+them; deeper prompts are added as in ``add``. Everything above (micro-batching, shared prefix, cache) applies.
+
+Heads: option and span tasks in the MRC format are scored by the MRC span head (options by the ``sum`` or the
+``product`` of their start and end logits); cloze-format datasets (:mod:`bbt_mp2.cloze`, ``head=mlm``) by the
+backbone's MLM head over the verbalizer tokens at the mask position, loaded on first use
+(:func:`bbt_mp2.heads.load_mlm_head`).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,14 +43,23 @@ from bbt_mp2.evaluator.cache import ActivationCache, prompt_prefix_hash
 from bbt_mp2.evaluator.outputs import (
     RawOutputs,
     assemble,
+    check_modes,
+    head_outputs,
     is_labelled,
     population_loss,
     population_metric,
     prediction,
 )
-from bbt_mp2.evaluator.plan import PreparedData, dataset_fingerprint, plan_chunks, prepare
+from bbt_mp2.evaluator.plan import (
+    PreparedData,
+    WorkCounter,
+    cat_position_ids,
+    plan_chunks,
+    prepare,
+    split_layer,
+)
 from bbt_mp2.evaluator.scoring import resolve_metric
-from bbt_mp2.evaluator.validation import check_dataset, check_labels, check_prompts
+from bbt_mp2.evaluator.validation import CheckedDataset, CheckedPrompts, check_prompts, checked_dataset
 from bbt_mp2.tasks.types import Metric
 
 __all__ = ["Evaluator", "DEFAULT_TOKEN_BUDGET", "WorkCounter"]
@@ -49,19 +69,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOKEN_BUDGET = 4096  # rows x cropped length per micro-batch; see benchmarks/perf.py
 _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
            "fp16": torch.float16, "float16": torch.float16}
-
-
-@dataclass
-class WorkCounter:
-    """What the stock layers were asked to do (for FLOP accounting): sums over every layer call of
-    ``B*T`` (token rows) and ``B*T*T`` (attention pairs)."""
-
-    tokens: int = 0
-    pairs: int = 0
-
-    def add(self, rows: int, length: int) -> None:
-        self.tokens += rows * length
-        self.pairs += rows * length * length
 
 
 def _to_dtype(dtype: torch.dtype | str) -> torch.dtype:
@@ -81,9 +88,11 @@ class Evaluator:
         backbone: the frozen :class:`~bbt_mp2.backbones.base.Backbone`. If its device/dtype differ from the
             requested ones a converted copy is used (pass a backbone already there to avoid the copy).
         head: an MRC head: ``head(h: B x T x h) -> (start, end)`` each ``B x T``, ``head.option_scores(start,
-            end, option_spans B x C x 2) -> B x C``, ``head.best_spans(start, end, context_spans B x 2,
+            end, option_spans B x C x 2, scoring=) -> B x C``, ``head.best_spans(start, end, context_spans B x 2,
             max_answer_tokens, no_answer_spans B x 2) -> B x 2`` (the no-answer phrase is a candidate span, so
-            decoding can answer "no answer"). Runs in float32.
+            decoding can answer "no answer"). Runs in float32. ``None``: only cloze datasets can be scored.
+        mlm_head: the MLM verbalizer head for cloze datasets (``head=mlm``); None = load the backbone's own on
+            first use (:func:`bbt_mp2.heads.load_mlm_head`, which refuses a backbone without one).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         dtype: backbone compute dtype (``torch.float32``/``"fp32"`` or ``torch.bfloat16``/``"bf16"``); losses
             and metrics are always computed in float32.
@@ -97,8 +106,9 @@ class Evaluator:
     def __init__(
         self,
         backbone: Backbone,
-        head: nn.Module,
+        head: nn.Module | None,
         *,
+        mlm_head: nn.Module | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str = torch.float32,
         token_budget: int = DEFAULT_TOKEN_BUDGET,
@@ -110,12 +120,13 @@ class Evaluator:
         if token_budget < 1:
             raise ConfigError(f"token_budget must be >= 1 token, got {token_budget}")
         for attr in ("option_scores", "best_spans"):
-            if not callable(getattr(head, attr, None)):
+            if head is not None and not callable(getattr(head, attr, None)):
                 raise ConfigError(f"head {type(head).__name__} lacks {attr}(); the evaluator needs an MRC head")
         self.device = torch.device(device)
         self.dtype = _to_dtype(dtype)
         self.backbone = self._placed(backbone, self.dtype)
-        self.head = self._placed(head, torch.float32)
+        self.head = None if head is None else self._placed(head, torch.float32)
+        self._mlm_head = None if mlm_head is None else self._placed(mlm_head, torch.float32)
         self.token_budget = int(token_budget)
         self.max_answer_tokens = int(max_answer_tokens)
         self.shared_prefix = bool(shared_prefix)
@@ -130,26 +141,45 @@ class Evaluator:
             module = copy.deepcopy(module).to(device=self.device, dtype=dtype)
         return module.eval()
 
+    @property
+    def mlm_head(self) -> nn.Module:
+        """The MLM verbalizer head scoring cloze datasets (loaded from the backbone's weights on first use).
+
+        Raises:
+            ConfigError: the backbone has no MLM head (e.g. MiniLM); the message names it.
+        """
+        if self._mlm_head is None:
+            from bbt_mp2.heads import load_mlm_head
+
+            self._mlm_head = self._placed(load_mlm_head(self.backbone), torch.float32)
+        return self._mlm_head
+
     # ------------------------------------------------------------------ public API
     @torch.inference_mode()
     def evaluate(
         self,
-        dataset: EncodedDataset,
-        prompts: Tensor | np.ndarray,
+        dataset: EncodedDataset | CheckedDataset,
+        prompts: Tensor | np.ndarray | CheckedPrompts,
         layers: Sequence[int],
         loss: str = "auto",
         *,
         metric: Metric | str | None = None,
+        prompt_mode: str = "add",
+        scoring: str = "sum",
     ) -> EvalResult:
         """Score a population of deep prompts on a dataset.
 
         Args:
-            dataset: the encoded dataset (``N`` examples, ``n_tokens`` placeholders).
-            prompts: ``P x L' x n x h`` float prompts; ``prompts[p, j]`` is added before layer ``layers[j]``.
+            dataset: the encoded dataset (``N`` examples, ``n_tokens`` placeholders); a
+                :class:`~bbt_mp2.evaluator.validation.CheckedDataset` is taken on trust (checked and hashed once).
+            prompts: ``P x L' x n x h`` float prompts; ``prompts[p, j]`` is added before layer ``layers[j]``; a
+                :class:`~bbt_mp2.evaluator.validation.CheckedPrompts` is taken on trust (its own ``layers`` apply).
             layers: the ``L'`` prompted layers, strictly increasing, each in ``[0, n_layers)``.
             loss: ``auto`` (option_ce for option tasks, span_ce for span tasks), ``option_ce``,
                 ``option_margin``, ``span_ce`` or ``neg_metric``.
             metric: override of the task metric (default: the task spec's, see ``resolve_metric``).
+            prompt_mode: ``add`` or ``cat`` (module docstring).
+            scoring: ``sum`` or ``product`` of an MRC option's start and end logits.
 
         Returns:
             :class:`EvalResult` with ``loss`` and ``metric``, each ``P`` float64.
@@ -158,25 +188,27 @@ class Evaluator:
             ShapeError: wrong prompt shape, NaN/inf, empty population, n_tokens mismatch, empty dataset.
             ConfigError: unknown/out-of-range/unsorted layers, unknown loss or metric, unlabelled data.
         """
-        layers_t = self.check_layers(layers)
-        prompts_t = check_prompts(prompts, layers_t, dataset.n_tokens, self.backbone.hidden)
-        check_dataset(dataset, self.backbone)
+        checked, pop = self._checked(dataset, prompts, layers)  # validate once: checked objects pass as they are
+        dataset, prompts_t, layers_t = checked.data, pop.prompts, pop.layers
         loss_name = losses.resolve_loss(loss, dataset.n_options)
         the_metric = resolve_metric(dataset, metric)
-        check_labels(dataset, loss_name, the_metric)
-        raw = self._forward(dataset, prompts_t, layers_t, loss_name)
+        checked.check_labels(loss_name, the_metric)
+        check_modes(dataset, loss_name, prompt_mode, scoring)
+        raw = self._forward(checked, prompts_t, layers_t, loss_name, prompt_mode, scoring)
         metric_v = population_metric(dataset, raw, the_metric)
         return EvalResult(loss=population_loss(dataset, raw, loss_name, metric_v), metric=metric_v)
 
     @torch.inference_mode()
     def predict(
         self,
-        dataset: EncodedDataset,
-        prompt: Tensor | np.ndarray,
+        dataset: EncodedDataset | CheckedDataset,
+        prompt: Tensor | np.ndarray | CheckedPrompts,
         layers: Sequence[int],
         loss: str = "auto",
         *,
         metric: Metric | str | None = None,
+        prompt_mode: str = "add",
+        scoring: str = "sum",
     ) -> Prediction:
         """Predictions of ONE candidate (``L' x n x h`` or ``1 x L' x n x h``) on a dataset.
 
@@ -186,22 +218,27 @@ class Evaluator:
             :class:`~bbt_mp2.backend.Prediction` (per-option scores ``N x C`` with ``-inf`` at padded options,
             predicted option per example, decoded answer texts for span tasks).
         """
-        prompt_t = torch.as_tensor(prompt) if not isinstance(prompt, Tensor) else prompt
+        prompt_t = prompt.prompts if isinstance(prompt, CheckedPrompts) else torch.as_tensor(prompt)
         if prompt_t.ndim == 3:
             prompt_t = prompt_t.unsqueeze(0)
         if prompt_t.shape[0] != 1:
             raise ShapeError(f"predict takes one candidate (L' x n x h); got {prompt_t.shape[0]} candidates")
-        layers_t = self.check_layers(layers)
-        prompts_t = check_prompts(prompt_t, layers_t, dataset.n_tokens, self.backbone.hidden)
-        check_dataset(dataset, self.backbone)
+        checked, pop = self._checked(dataset, prompt if isinstance(prompt, CheckedPrompts) else prompt_t, layers)
+        dataset, prompts_t, layers_t = checked.data, pop.prompts, pop.layers
         loss_name = losses.resolve_loss(loss, dataset.n_options)
         the_metric = resolve_metric(dataset, metric)
         labelled = is_labelled(dataset)
-        raw = self._forward(dataset, prompts_t, layers_t, loss_name if labelled else "option_ce")
+        check_modes(dataset, loss_name, prompt_mode, scoring)
+        raw = self._forward(checked, prompts_t, layers_t, loss_name if labelled else "option_ce", prompt_mode,
+                            scoring)
         return prediction(dataset, raw, loss_name, the_metric, labelled)
 
     @torch.inference_mode()
-    def option_scores(self, dataset: EncodedDataset, prompts: Tensor | np.ndarray, layers: Sequence[int]) -> Tensor:
+    def option_scores(
+        self, dataset: EncodedDataset | CheckedDataset, prompts: Tensor | np.ndarray | CheckedPrompts,
+        layers: Sequence[int], *,
+        prompt_mode: str = "add", scoring: str = "sum",
+    ) -> Tensor:
         """Per-option scores of a population on an option task (for AUC, class distributions, agreement).
 
         Args:
@@ -211,18 +248,19 @@ class Evaluator:
         Returns:
             ``P x N x C`` float32 CPU tensor in dataset order; ``-inf`` at padded options.
         """
-        layers_t = self.check_layers(layers)
-        prompts_t = check_prompts(prompts, layers_t, dataset.n_tokens, self.backbone.hidden)
-        check_dataset(dataset, self.backbone)
+        checked, pop = self._checked(dataset, prompts, layers)
+        dataset, prompts_t, layers_t = checked.data, pop.prompts, pop.layers
         if dataset.n_options == 0:
             raise ConfigError(f"dataset {dataset.task!r} is a span task; option_scores needs an option task")
-        scores = self._forward(dataset, prompts_t, layers_t, "option_ce").scores
+        check_modes(dataset, "option_ce", prompt_mode, scoring)
+        scores = self._forward(checked, prompts_t, layers_t, "option_ce", prompt_mode, scoring).scores
         assert scores is not None
         return scores.contiguous()
 
     @torch.inference_mode()
     def hidden_states(
-        self, dataset: EncodedDataset, prompt: Tensor | np.ndarray | None = None, layers: Sequence[int] = ()
+        self, dataset: EncodedDataset, prompt: Tensor | np.ndarray | None = None, layers: Sequence[int] = (), *,
+        prompt_mode: str = "add",
     ) -> Tensor:
         """Hidden states of one candidate entering every layer, and the final output.
 
@@ -237,14 +275,16 @@ class Evaluator:
             hold unspecified values.
         """
         layers_t = self.check_layers(layers) if len(layers) else ()
-        check_dataset(dataset, self.backbone)
+        checked = checked_dataset(dataset, self.backbone)
+        dataset = checked.data
         if prompt is None or not layers_t:
             prompt_t = torch.zeros(1, 0, dataset.n_tokens, self.backbone.hidden)
         else:
             prompt_t = check_prompts(torch.as_tensor(prompt).unsqueeze(0), layers_t, dataset.n_tokens,
                                      self.backbone.hidden)
-        data = self._prepare(dataset)
-        states = [self._prefix(data, prompt_t[0], layers_t, b, use_cache=False).float().cpu()
+        data = self._prepare(checked)
+        check_modes(dataset, "auto", prompt_mode, "sum")
+        states = [self._prefix(data, prompt_t[0], layers_t, b, prompt_mode, use_cache=False).float().cpu()
                   for b in range(self.backbone.n_layers + 1)]
         inv = np.argsort(data.order)
         return torch.stack(states)[:, inv]
@@ -274,42 +314,61 @@ class Evaluator:
         return out
 
     # ------------------------------------------------------------------ forward machinery
-    def _prepare(self, dataset: EncodedDataset) -> PreparedData:
-        fp = dataset_fingerprint(dataset)
-        data = self._prepared.pop(fp, None) or prepare(dataset, self.device, fp)
+    def _checked(
+        self, dataset: EncodedDataset | CheckedDataset, prompts: Tensor | np.ndarray | CheckedPrompts,
+        layers: Sequence[int],
+    ) -> tuple[CheckedDataset, CheckedPrompts]:
+        """Validate once: a :class:`CheckedDataset` / :class:`CheckedPrompts` (checked where the data entered, e.g.
+        by ``LocalBackend``) is taken as it is; plain data is checked here (layers, prompts, then the dataset)."""
+        n_tokens = dataset.data.n_tokens if isinstance(dataset, CheckedDataset) else dataset.n_tokens
+        if not isinstance(prompts, CheckedPrompts):
+            layers_t = self.check_layers(layers)
+            prompts = CheckedPrompts(check_prompts(prompts, layers_t, n_tokens, self.backbone.hidden), layers_t)
+        return checked_dataset(dataset, self.backbone), prompts
+
+    def _prepare(self, dataset: CheckedDataset) -> PreparedData:
+        fp = dataset.fingerprint  # computed once, when the dataset was checked (registration)
+        data = self._prepared.pop(fp, None) or prepare(dataset.data, self.device, fp)
         self._prepared[fp] = data
         while len(self._prepared) > 8:
             self._prepared.pop(next(iter(self._prepared)))
         return data
 
     def _forward(
-        self, dataset: EncodedDataset, prompts: Tensor, layers: tuple[int, ...], loss_name: str
+        self, checked: CheckedDataset, prompts: Tensor, layers: tuple[int, ...], loss_name: str, mode: str = "add",
+        scoring: str = "sum",
     ) -> RawOutputs:
         """Head outputs of every candidate x example, in dataset order, on CPU."""
-        data = self._prepare(dataset)
+        dataset, data = checked.data, self._prepare(checked)
+        heads = (self.head, self.mlm_head if data.cloze else None)
+        if not data.cloze and self.head is None:
+            raise ConfigError(f"dataset {dataset.task!r} is in the MRC format but this evaluator has no MRC head; "
+                              "serve an MP2 checkpoint's head, or register the dataset with head='mlm'")
         prompts = prompts.to(self.device)
         p_count, n_layers = prompts.shape[0], self.backbone.n_layers
-        split = _split_layer(prompts, layers, n_layers) if self.shared_prefix else 0
-        need_span_loss = loss_name == "span_ce"
+        split = split_layer(prompts, layers, n_layers) if self.shared_prefix else 0
+        opts = {"span_loss": loss_name == "span_ce", "scoring": scoring, "max_answer_tokens": self.max_answer_tokens}
         if split >= n_layers:  # every candidate identical: one pass, results broadcast to all P
-            final = self._prefix(data, prompts[0], layers, n_layers)
-            raw = self._head_block(data, final, 0, len(data), 1, need_span_loss)
+            final = self._prefix(data, prompts[0], layers, n_layers, mode)
+            raw = head_outputs(*heads, data, final, (0, len(data)), 1, **opts)
             raw = raw.map(lambda x: x.expand(p_count, *x.shape[1:]))
         else:
-            base = self._prefix(data, prompts[0], layers, split) if split > 0 else None
-            raw = self._expand(data, base, prompts, layers, split, need_span_loss)
+            base = self._prefix(data, prompts[0], layers, split, mode) if split > 0 else None
+            raw = self._expand(data, base, prompts, layers, split, mode, lambda h, rows, c: head_outputs(
+                *heads, data, h, rows, c, **opts))
         inv = torch.as_tensor(np.argsort(data.order), device=self.device)
         return raw.map(lambda x: x.index_select(1, inv).cpu())
 
     def _prefix(
-        self, data: PreparedData, prompt: Tensor, layers: tuple[int, ...], boundary: int, *, use_cache: bool = True
+        self, data: PreparedData, prompt: Tensor, layers: tuple[int, ...], boundary: int, mode: str = "add", *,
+        use_cache: bool = True,
     ) -> Tensor:
         """States entering layer ``boundary`` (``N x T' x h``, sorted order) of one candidate's prompts."""
         start, state = 0, None
         points = sorted({x for x in layers if 0 < x <= boundary} | ({boundary} if boundary > 0 else set()))
         if use_cache:
             for b in reversed(points):
-                state = self.cache.get((data.fingerprint, prompt_prefix_hash(prompt, layers, b), b))
+                state = self.cache.get((data.fingerprint, mode, prompt_prefix_hash(prompt, layers, b), b))
                 if state is not None:
                     start = b
                     break
@@ -320,27 +379,34 @@ class Evaluator:
         for ch in plan_chunks(data.lengths, 1, self.token_budget):
             rows, t = slice(ch.start, ch.stop), ch.length
             mask = data.attention_mask[rows, :t]
-            h = self._embed(data, rows, t) if state is None else state[rows, :t].clone()
+            h = self._embed(data, rows, t, mode) if state is None else state[rows, :t].clone()
             ext = self.backbone.extended_mask(mask, self.dtype)
-            out[rows, :t] = self._run(h, ext, prompt.unsqueeze(0), layers, start, boundary, 1)
+            out[rows, :t] = self._run(h, ext, prompt.unsqueeze(0), layers, start, boundary, 1, mode)
         if use_cache and 0 < boundary < self.backbone.n_layers:
-            self.cache.put((data.fingerprint, prompt_prefix_hash(prompt, layers, boundary), boundary), out)
+            self.cache.put((data.fingerprint, mode, prompt_prefix_hash(prompt, layers, boundary), boundary), out)
         return out
 
-    def _embed(self, data: PreparedData, rows: slice, t: int) -> Tensor:
-        h = self.backbone.embed(data.input_ids[rows, :t], data.token_type_ids[rows, :t])
-        return h.to(self.dtype)
+    def _embed(self, data: PreparedData, rows: slice, t: int, mode: str = "add") -> Tensor:
+        ids = data.input_ids[rows, :t]
+        positions = cat_position_ids(self.backbone.position_ids(ids), data.n_tokens) if mode == "cat" else None
+        return self.backbone.embed(ids, data.token_type_ids[rows, :t], positions).to(self.dtype)
 
     def _run(
-        self, h: Tensor, ext: Tensor, prompts: Tensor, layers: tuple[int, ...], start: int, stop: int, c: int
+        self, h: Tensor, ext: Tensor, prompts: Tensor, layers: tuple[int, ...], start: int, stop: int, c: int,
+        mode: str = "add",
     ) -> Tensor:
         """Run stock layers ``start..stop-1`` on ``c*g x T x h`` rows (candidate-major), adding ``prompts``
-        (``c x L' x n x h``) at positions ``1..n`` before each prompted layer."""
+        (``c x L' x n x h``) at positions ``1..n`` before each prompted layer (``cat``: at layer 0 the slots hold
+        the prompt itself, zero when layer 0 is not prompted)."""
         n = prompts.shape[2]
         index = {layer: j for j, layer in enumerate(layers)}
         for layer in range(start, stop):
             j = index.get(layer)
-            if j is not None:
+            if layer == 0 and mode == "cat":
+                h = h.clone()
+                view = h.view(c, -1, *h.shape[1:])
+                view[:, :, 1:1 + n] = prompts[:, j].to(h.dtype).unsqueeze(1) if j is not None else 0.0
+            elif j is not None:
                 h = h.clone()
                 view = h.view(c, -1, *h.shape[1:])
                 view[:, :, 1:1 + n] += prompts[:, j].to(h.dtype).unsqueeze(1)
@@ -350,7 +416,7 @@ class Evaluator:
 
     def _expand(
         self, data: PreparedData, base: Tensor | None, prompts: Tensor, layers: tuple[int, ...], split: int,
-        need_span_loss: bool,
+        mode: str, head_fn: Callable[[Tensor, tuple[int, int], int], RawOutputs],
     ) -> RawOutputs:
         """Run layers ``split..L-1`` for every candidate x example row, micro-batched; collect head outputs."""
         p_count, n_layers = prompts.shape[0], self.backbone.n_layers
@@ -359,42 +425,11 @@ class Evaluator:
             rows, t = slice(ch.start, ch.stop), ch.length
             g = ch.stop - ch.start
             mask = data.attention_mask[rows, :t]
-            first = self._embed(data, rows, t) if base is None else base[rows, :t]
+            first = self._embed(data, rows, t, mode) if base is None else base[rows, :t]
             for c0 in range(0, p_count, ch.cands):
                 c = min(ch.cands, p_count - c0)
                 h = first.unsqueeze(0).expand(c, *first.shape).reshape(c * g, t, -1)
                 ext = self.backbone.extended_mask(mask.repeat(c, 1), self.dtype)
-                h = self._run(h, ext, prompts[c0:c0 + c], layers, split, n_layers, c)
-                parts.append((slice(c0, c0 + c), rows, self._head_block(data, h, ch.start, ch.stop, c,
-                                                                         need_span_loss)))
+                h = self._run(h, ext, prompts[c0:c0 + c], layers, split, n_layers, c, mode)
+                parts.append((slice(c0, c0 + c), rows, head_fn(h, (ch.start, ch.stop), c)))
         return assemble(parts, p_count, len(data))
-
-    def _head_block(self, data: PreparedData, h: Tensor, r0: int, r1: int, c: int, need_span_loss: bool) -> RawOutputs:
-        """Head outputs of ``c`` candidates x examples ``r0..r1`` (rows candidate-major)."""
-        g, t = r1 - r0, h.shape[1]
-        start, end = self.head(h.float())
-        scores = span_loss = spans = None
-        if data.option_spans.shape[1] > 0:
-            opt = data.option_spans[r0:r1].repeat(c, 1, 1)
-            scores = self.head.option_scores(start, end, opt).float().view(c, g, -1)
-        else:
-            ctx = data.context_spans[r0:r1].repeat(c, 1)
-            na = data.no_answer_spans[r0:r1].repeat(c, 1)
-            spans = self.head.best_spans(start, end, ctx, self.max_answer_tokens, na).view(c, g, 2)
-        if need_span_loss:
-            span_loss = losses.span_ce(
-                start.view(c, g, t), end.view(c, g, t), data.start_positions[r0:r1], data.end_positions[r0:r1],
-                data.attention_mask[r0:r1, :t], reduction="none",
-            )
-        return RawOutputs(scores, span_loss, spans)
-
-    # ------------------------------------------------------------------ losses and metrics
-
-
-def _split_layer(prompts: Tensor, layers: tuple[int, ...], n_layers: int) -> int:
-    """The lowest prompted layer where candidates differ (``n_layers`` when all candidates are identical)."""
-    for j, layer in enumerate(layers):
-        block = prompts[:, j]
-        if not bool((block == block[:1]).all()):
-            return layer
-    return n_layers

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from bbt_mp2.encoding import EncodedDataset
 
-__all__ = ["Chunk", "PreparedData", "dataset_fingerprint", "no_answer_spans", "plan_chunks", "prepare"]
+__all__ = ["Chunk", "PreparedData", "WorkCounter", "cat_position_ids", "dataset_fingerprint", "no_answer_spans",
+           "plan_chunks", "prepare", "split_layer"]
 
 
 def dataset_fingerprint(dataset: EncodedDataset) -> str:
@@ -25,11 +26,19 @@ def dataset_fingerprint(dataset: EncodedDataset) -> str:
     digest = hashlib.sha1(f"{dataset.task}|{dataset.n_tokens}".encode())
     for arr in (dataset.input_ids, dataset.attention_mask, dataset.token_type_ids, dataset.start_positions,
                 dataset.end_positions, dataset.option_spans, dataset.labels, dataset.context_spans,
-                no_answer_spans(dataset)):
+                no_answer_spans(dataset), *_cloze_arrays(dataset)):
         a = np.ascontiguousarray(arr, dtype=np.int64)
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
     return digest.hexdigest()
+
+
+def _cloze_arrays(dataset: EncodedDataset) -> tuple[np.ndarray, ...]:
+    """Mask positions and verbalizer ids of a cloze-format dataset (:mod:`bbt_mp2.cloze`); none otherwise."""
+    verbalizer = getattr(dataset, "verbalizer_ids", None)
+    if verbalizer is None:
+        return ()
+    return (np.asarray(dataset.mask_positions), np.asarray(verbalizer))
 
 
 @dataclass
@@ -38,15 +47,19 @@ class PreparedData:
 
     Attributes:
         fingerprint: :func:`dataset_fingerprint` of the source.
+        n_tokens: placeholder positions ``1..n_tokens``.
         order: ``N`` int64 ndarray; sorted row ``r`` is source example ``order[r]``.
         lengths: real length of each sorted row.
         input_ids, attention_mask, token_type_ids: ``N x T'`` int64 device tensors (``T'`` = longest real length).
         start_positions, end_positions, labels: ``N`` int64 device tensors.
         option_spans: ``N x C x 2`` int64 device tensor; context_spans: ``N x 2``; no_answer_spans: ``N x 2``
             (first, last) token of the no-answer phrase, -1 where there is none.
+        mask_positions: ``N`` int64 device tensor of mask positions (cloze format, ``head=mlm``), else None.
+        verbalizer_ids: the ``C`` verbalizer token ids (cloze format), else None.
     """
 
     fingerprint: str
+    n_tokens: int
     order: np.ndarray
     lengths: list[int]
     input_ids: Tensor
@@ -58,6 +71,13 @@ class PreparedData:
     option_spans: Tensor
     context_spans: Tensor
     no_answer_spans: Tensor
+    mask_positions: Tensor | None = None
+    verbalizer_ids: tuple[int, ...] | None = None
+
+    @property
+    def cloze(self) -> bool:
+        """Whether the dataset is in the cloze format (scored by the MLM head)."""
+        return self.verbalizer_ids is not None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -79,6 +99,7 @@ def prepare(dataset: EncodedDataset, device: torch.device, fingerprint: str | No
         spans = np.zeros((len(dataset), 0, 2), dtype=np.int64)
     return PreparedData(
         fingerprint=fingerprint or dataset_fingerprint(dataset),
+        n_tokens=int(dataset.n_tokens),
         order=order,
         lengths=[int(x) for x in lengths[order]],
         input_ids=rows(dataset.input_ids, crop=True),
@@ -90,7 +111,15 @@ def prepare(dataset: EncodedDataset, device: torch.device, fingerprint: str | No
         option_spans=rows(spans),
         context_spans=rows(dataset.context_spans),
         no_answer_spans=rows(no_answer_spans(dataset)),
+        **_cloze_rows(dataset, rows),
     )
+
+
+def _cloze_rows(dataset: EncodedDataset, rows) -> dict:  # noqa: ANN001 - the row-gathering closure of prepare
+    arrays = _cloze_arrays(dataset)
+    if not arrays:
+        return {}
+    return {"mask_positions": rows(arrays[0]), "verbalizer_ids": tuple(int(v) for v in arrays[1])}
 
 
 def no_answer_spans(dataset: EncodedDataset) -> np.ndarray:
@@ -144,3 +173,42 @@ def plan_chunks(lengths: list[int], n_candidates: int, token_budget: int) -> lis
         chunks.append(Chunk(i, i + g, t, cands))
         i += g
     return chunks
+
+
+@dataclass
+class WorkCounter:
+    """What the stock layers were asked to do (for FLOP accounting): sums over every layer call of
+    ``B*T`` (token rows) and ``B*T*T`` (attention pairs)."""
+
+    tokens: int = 0
+    pairs: int = 0
+
+    def add(self, rows: int, length: int) -> None:
+        self.tokens += rows * length
+        self.pairs += rows * length * length
+
+
+def split_layer(prompts: Tensor, layers: tuple[int, ...], n_layers: int) -> int:
+    """The lowest prompted layer where candidates differ (``n_layers`` when all candidates are identical)."""
+    for j, layer in enumerate(layers):
+        block = prompts[:, j]
+        if not bool((block == block[:1]).all()):
+            return layer
+    return n_layers
+
+
+def cat_position_ids(stock: Tensor, n_tokens: int) -> Tensor:
+    """Positions of the ``cat`` prompt mode: the text after the n prompt slots gets the stock positions it has
+    without them (``j -> stock[j - n]`` for ``j > n``); ``[CLS]`` and the slots keep theirs (the slots' embeddings
+    are replaced by the prompt).
+
+    Args:
+        stock: ``B x T`` int64 stock positions (``Backbone.position_ids``).
+        n_tokens: n, the prompt slots ``1..n``.
+
+    Returns:
+        ``B x T`` int64.
+    """
+    src = torch.arange(stock.shape[1], device=stock.device)
+    src[n_tokens + 1:] -= n_tokens
+    return stock.gather(1, src.expand_as(stock))

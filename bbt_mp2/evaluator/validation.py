@@ -1,18 +1,133 @@
-"""Checks run before any forward pass; each error names the problem, the value and the fix."""
+"""Checks run before any forward pass; each error names the problem, the value and the fix.
+
+Validate once, at the boundary: untrusted data is checked where it enters (``LocalBackend.register`` /
+``register_encoded`` for a dataset, ``LocalBackend.evaluate`` / ``predict`` for an in-process population, the
+server's ``ModelService`` for a request) and the inner layers take the checked objects on trust:
+
+- :class:`CheckedDataset`: an encoded dataset that passed :func:`check_dataset` against the backbone, with its
+  content fingerprint computed once (the dataset id is derived from it); label checks are remembered per
+  (loss, metric).
+- :class:`CheckedPrompts`: layer prompts ``P x L' x n x h`` (float32, finite) for checked ``layers``.
+- :class:`ValidatedPopulation`: a backend population (``P x L' x d``, or raw ``P x L' x n x h``) that passed the
+  boundary checks for one registered dataset and one :class:`~bbt_mp2.backend.PromptParam`.
+
+The evaluator's public methods still accept plain arrays and datasets (research use) and check them on every
+call; a checked object skips its checks.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from bbt_mp2.backend import PromptParam
 from bbt_mp2.encoding import EncodedDataset
 from bbt_mp2.errors import ConfigError, ShapeError
+from bbt_mp2.evaluator.plan import dataset_fingerprint
 from bbt_mp2.tasks.types import Metric
 
-__all__ = ["check_prompts", "check_dataset", "check_labels"]
+__all__ = ["check_prompts", "check_population", "check_dataset", "check_labels", "checked_dataset",
+           "CheckedDataset", "CheckedPrompts", "ValidatedPopulation"]
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedDataset:
+    """An encoded dataset checked once against a backbone and fingerprinted once (build it with
+    :func:`checked_dataset`); its arrays must not change afterwards.
+
+    Attributes:
+        data: the :class:`EncodedDataset` (``N`` examples).
+        fingerprint: :func:`bbt_mp2.evaluator.plan.dataset_fingerprint` of ``data`` (sha1 hex).
+    """
+
+    data: EncodedDataset
+    fingerprint: str
+    _labels_checked: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def check_labels(self, loss_name: str, metric: Metric) -> None:
+        """:func:`check_labels` for this (loss, metric), run once and remembered.
+
+        Raises:
+            ConfigError: as :func:`check_labels`.
+        """
+        key = (loss_name, str(metric))
+        if key not in self._labels_checked:
+            check_labels(self.data, loss_name, metric)
+            self._labels_checked.add(key)
+
+
+def checked_dataset(dataset: EncodedDataset | CheckedDataset, backbone: Any) -> CheckedDataset:
+    """``dataset`` checked (:func:`check_dataset`) and fingerprinted; a :class:`CheckedDataset` is returned as is.
+
+    Raises:
+        ShapeError: as :func:`check_dataset`.
+    """
+    if isinstance(dataset, CheckedDataset):
+        return dataset
+    check_dataset(dataset, backbone)
+    return CheckedDataset(dataset, dataset_fingerprint(dataset))
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedPrompts:
+    """Layer prompts that passed :func:`check_prompts` (or were projected from a validated population).
+
+    Attributes:
+        prompts: ``P x L' x n x h`` float32 tensor, finite; ``prompts[p, j]`` goes before layer ``layers[j]``.
+        layers: the ``L'`` prompted layers, checked against the backbone (strictly increasing, in range).
+    """
+
+    prompts: Tensor
+    layers: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ValidatedPopulation:
+    """A population that passed the boundary checks for one registered dataset and one parameterisation.
+
+    Built by ``LocalBackend.validate`` (in-process) or by the server after its request checks; taken on trust by
+    ``LocalBackend.evaluate_validated`` / ``predict_validated``.
+
+    Attributes:
+        dataset_id: the registered dataset it was checked against.
+        param: the :class:`~bbt_mp2.backend.PromptParam` (``n_tokens`` equal to the dataset's, layers in range).
+        values: ``P x L' x d`` float32 (raw prompts: ``P x L' x n x h``), finite, ``P >= 1``.
+    """
+
+    dataset_id: str
+    param: PromptParam
+    values: np.ndarray
+
+
+def check_population(population: Any, n_layers_prompted: int, d: int) -> np.ndarray:
+    """Validate a population of intrinsic vectors; returns it as a float32 ndarray ``P x L' x d``.
+
+    Args:
+        population: ``P x L' x d`` numbers (any numeric dtype).
+        n_layers_prompted: ``L'``, the number of prompted layers of the parameterisation.
+        d: the intrinsic dimension.
+
+    Raises:
+        ShapeError: non-numeric, not ``P x L' x d`` with ``P >= 1``, or NaN/inf (also values beyond float32).
+    """
+    pop = np.asarray(population)
+    if not np.issubdtype(pop.dtype, np.number) or np.iscomplexobj(pop):
+        raise ShapeError(f"population must hold real numbers, got dtype {pop.dtype}")
+    if pop.ndim != 3 or pop.shape[0] == 0 or pop.shape[1:] != (n_layers_prompted, d):
+        raise ShapeError(f"population has shape {pop.shape}; expected (P >= 1, len(layers)={n_layers_prompted}, "
+                         f"d={d})")
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(pop, dtype=np.float32)
+    finite = np.isfinite(out).reshape(len(out), -1).all(1)
+    if not finite.all():
+        bad = np.nonzero(~finite)[0].tolist()
+        raise ShapeError(f"population holds NaN or inf (candidates {bad[:10]}), or values beyond float32; send "
+                         "finite vectors")
+    return out
 
 
 def check_prompts(prompts: Any, layers: tuple[int, ...], n_tokens: int, hidden: int) -> Tensor:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bbt_mp2.backend import LOSSES, ModelInfo, PromptParam
+from bbt_mp2.backend import HEAD_KINDS, LOSSES, PROMPT_MODES, SCORINGS, ModelInfo, PromptParam
 from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError
 from bbt_mp2.methods.selection import check_selection
@@ -56,6 +56,11 @@ class MethodConfig(Config):
         selection: the dev-selection rule (:mod:`bbt_mp2.methods.selection`): ``metric`` (dev metric, ties broken
             by the lower dev loss; default), ``loss`` (dev loss) or ``current`` (the reference code's periodic
             current candidate, strict dev-metric improvement).
+        scoring: how the MRC head scores an option from its start and end logits: ``sum`` (default) or
+            ``product`` (the MP2 reference code's raw product); no effect with ``head=mlm``.
+        head: ``mrc`` (the MRC format scored by the span head of an MP2 checkpoint) or ``mlm`` (classic BBT: the
+            cloze format scored by the backbone's own MLM head over one label word per class; BBT and BBTv2 only,
+            on a backbone that ships an MLM head).
     """
 
     method: ClassVar[str] = ""  # registry name, set by each subclass
@@ -66,6 +71,8 @@ class MethodConfig(Config):
     checkpoint: str | None = None  # served MP2 checkpoint id
     optimizer: str | None = None  # tuning-stage optimizer by name (e.g. "random", "ng:NGOpt"); None = the method's
     selection: str = "metric"  # dev selection rule: metric (ties -> lower dev loss) | loss | current (reference)
+    scoring: str = "sum"  # MRC option score: sum | product (MP2 reference) of its start and end logits
+    head: str = "mrc"  # mrc (MRC format, span head) | mlm (cloze format, the backbone's MLM head; bbt/bbtv2)
 
     @classmethod
     def _label(cls) -> str:
@@ -80,6 +87,8 @@ class MethodConfig(Config):
         check_selection(self.selection, self.method)  # bbt_mp2.methods.selection
         self._check_str("checkpoint", optional=True)
         self._check_str("optimizer", optional=True)
+        self._check_choice("scoring", SCORINGS)
+        self._check_choice("head", HEAD_KINDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,17 +120,24 @@ class ProjectedPromptConfig(CMAStageConfig):
         d: intrinsic dimension of z (per layer).
         n_tokens: prompt length n (placeholder positions 1..n).
         alpha: scale factor of the normal projection(s).
+        prompt_mode: ``add`` (the layer-0 prompt is added to the n placeholder embeddings) or ``cat`` (the n prompt
+            vectors are concatenated in front of the input embeddings, BBT's reference ``cat``; they start at 0).
     """
 
     d: int = 500  # intrinsic dimension
     n_tokens: int = 50  # prompt length n
     alpha: float = 1.0  # scale of the normal projection
+    prompt_mode: str = "add"  # add | cat (BBT reference): how the layer-0 prompt enters
 
     def validate(self) -> None:
         super().validate()
         self._check_int("d", minimum=1)
         self._check_int("n_tokens", minimum=1)
         self._check_float("alpha")
+        self._check_choice("prompt_mode", PROMPT_MODES)
+        if self.head == "mlm" and self.checkpoint:
+            raise ConfigError(f"{self.method}: head=mlm scores with the backbone's own MLM head, so checkpoint="
+                              f"{self.checkpoint!r} (an MRC head) would be unused; drop checkpoint or use head=mrc")
 
 
 def parse_value(config_cls: type[MethodConfig], key: str, text: str) -> Any:
@@ -182,6 +198,11 @@ class TuningMethod(ABC):
         self.seeds = derive_seeds(seed)
         self.info: ModelInfo | None = None
         self.train_id: str | None = None
+
+    @property
+    def head(self) -> str:
+        """Which head scores the datasets (``mrc`` or ``mlm``): the registration format (``Backend.register``)."""
+        return str(getattr(self.config, "head", "mrc"))
 
     @abstractmethod
     def check(self, info: ModelInfo) -> None:

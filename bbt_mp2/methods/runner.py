@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from bbt_mp2.backend import Backend, PromptParam
+from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError, ShapeError
 from bbt_mp2.methods.base import MethodConfig, Stage, TuningMethod
 from bbt_mp2.methods.controls import prediction_controls
-from bbt_mp2.methods.registry import config_from_dict, get_method
+from bbt_mp2.methods.registry import get_method
 from bbt_mp2.methods.rundir import RunDir
 from bbt_mp2.methods.selection import current_index, improves
 from bbt_mp2.methods.session import RunResult, check_resume, describe_run, new_state
@@ -35,49 +36,50 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-@dataclass(frozen=True)
-class RunConfig:
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(Config):
     """Everything that decides a tuning run (saved in ``config.json``; a resume must match it).
+
+    On the project's one config base (:class:`bbt_mp2.config.Config`): validated, JSON round trip with the method
+    config nested (rebuilt by ``method``), unknown keys rejected by name.
 
     Attributes:
         task: registered task name.
         method: registered method name.
         seed: run seed (few-shot split and every derived seed).
-        method_config: the method's config (budgets, hyper-parameters).
+        method_config: the method's config (budgets, hyper-parameters); its class is the method's ``config_cls``.
         max_length: maximum encoded length of an example, placeholders included; None = resolved when the run
             starts to ``bbt_mp2.encoding.default_max_length(task type, Backend.info().max_positions)`` (512, 460
             for multiple choice, capped by the backbone) and recorded in ``config.json``.
         preset: preset the method config started from (recorded).
     """
 
-    task: str
-    method: str
-    seed: int
-    method_config: MethodConfig
-    max_length: int | None = None
-    preset: str = "reference"
+    task: str  # registered task name (required)
+    method: str  # registered method name (required)
+    seed: int  # run seed (required)
+    method_config: MethodConfig  # the method's config (required)
+    max_length: int | None = None  # maximum encoded length; None = from the task type and the backbone
+    preset: str = "reference"  # preset the method config started from
 
-    def __post_init__(self) -> None:
-        entry = get_method(self.method)
+    def validate(self) -> None:
+        super().validate()
+        self._check_str("task")
+        self._check_str("method")
+        self._check_int("seed", minimum=0)
+        entry = get_method(self.method)  # UnknownNameError lists the registered methods
         if not isinstance(self.method_config, entry.config_cls):
             raise ConfigError(
                 f"method {self.method!r} needs a {entry.config_cls.__name__}, got {type(self.method_config).__name__}"
             )
-        if self.max_length is not None and self.max_length <= 0:
-            raise ConfigError(f"max_length must be > 0, got {self.max_length}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "method": self.method, "seed": self.seed, "max_length": self.max_length,
-                "preset": self.preset, "method_config": self.method_config.to_dict()}
+        self._check_int("max_length", minimum=1, optional=True)
+        self._check_str("preset")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        data = dict(data)
-        unknown = sorted(set(data) - {"task", "method", "seed", "max_length", "preset", "method_config"})
-        if unknown:
-            raise ConfigError(f"RunConfig got unknown keys {unknown}")
-        data["method_config"] = config_from_dict(data["method"], data["method_config"])
-        return cls(**data)
+    def nested_config_class(cls, name: str, data: Mapping[str, Any]) -> type[Config] | None:
+        """``method_config`` is rebuilt with the config class of ``data["method"]``."""
+        if name == "method_config":
+            return get_method(str(data["method"])).config_cls
+        return super().nested_config_class(name, data)
 
 
 class _Loop:
@@ -240,7 +242,9 @@ class _Loop:
             metric=metric_name, budget=self.budget, calls=s["calls"], dev_calls=s["dev_calls"],
             control_calls=s["control_calls"], best_train_loss=s["best_train_loss"], start=out["start"],
             tuned=out["tuned"], wall_time=round(self.elapsed(), 3), selection=self.selection,
-            encoding=dict(getattr(self, "encoding", {})),
+            encoding=dict(getattr(self, "encoding", {})), head=self.method.head,
+            scoring=getattr(self.config.method_config, "scoring", "sum"),
+            prompt_mode=getattr(self.config.method_config, "prompt_mode", "add"),
         )
         self.rundir.write_json(RunDir.RESULT, result.to_dict())
         self.rundir.plot_curve(self.rundir.read_history(), title=f"{self.config.method} on {self.config.task} "
@@ -355,8 +359,9 @@ def run_method(
 def _drive(config, backend, method, rundir, data, task_spec, state, description, optimizer, first, callbacks):
     loop = _Loop(config, backend, method, rundir, callbacks)
     n_tokens = method.n_tokens
+    head = {"head": method.head} if method.head != "mrc" else {}  # the cloze format (head=mlm) is asked by name
     loop.ids = {split: backend.register(task_spec, getattr(data, split), n_tokens=n_tokens,
-                                        max_length=config.max_length) for split in ("train", "dev", "test")
+                                        max_length=config.max_length, **head) for split in ("train", "dev", "test")
                 if split != "test" or len(data.test)}  # a user task without test file: dev only
     loop.encoding = {split: _encoding_report(backend, task_spec.name, split, ds_id, config.max_length)
                      for split, ds_id in loop.ids.items()}

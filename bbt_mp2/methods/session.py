@@ -37,6 +37,9 @@ class RunResult:
             ``tuned`` also carry their ``dev_loss``.
         encoding: per split (train/dev/test) what registration did: ``{"n", "max_length", "length",
             "n_truncated", "n_answer_lost"}`` (None when the backend does not report it).
+        head: the head that scored the run (``mrc`` span head, or ``mlm``: the backbone's MLM head, cloze format).
+        scoring: how the MRC head scored an option (``sum`` or ``product`` of its start and end logits).
+        prompt_mode: how the layer-0 prompt entered (``add`` or ``cat``).
     """
 
     out_dir: str
@@ -54,6 +57,9 @@ class RunResult:
     wall_time: float = 0.0
     selection: str = "metric"
     encoding: dict[str, Any] = field(default_factory=dict)
+    head: str = "mrc"
+    scoring: str = "sum"
+    prompt_mode: str = "add"
 
     @property
     def dev_before(self) -> float:

@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError
 from bbt_mp2.pretrain.data import batch_tensors, encode_examples
 from bbt_mp2.pretrain.evaluation import DatasetScores, score_dataset
@@ -37,9 +38,9 @@ logger = logging.getLogger(__name__)
 DOWNSTREAM_METHODS = ("mp2-grad", "prompt-tuning", "p-tuning-v2")
 
 
-@dataclass(frozen=True)
-class DownstreamConfig:
-    """One gradient downstream run.
+@dataclass(frozen=True, kw_only=True)
+class DownstreamConfig(Config):
+    """One gradient downstream run (on the project's one config base, :class:`bbt_mp2.config.Config`).
 
     Attributes:
         method: one of :data:`DOWNSTREAM_METHODS`.
@@ -61,43 +62,46 @@ class DownstreamConfig:
         data_root: task data folder (None = default).
     """
 
-    method: str
-    task: str
-    seed: int
-    checkpoint: str
-    steps: int = 200
-    stage1_steps: int | None = None
-    lr_router: float = 3e-3
-    lr_prompt: float = 1e-3
-    weight_decay: float = 0.01
-    n_tokens: int | None = None
-    max_length: int = 128
-    loss: str = "auto"
-    eval_every: int = 20
-    train_head: bool = False
-    k: int | None = None
-    data_root: str | None = None
+    method: str  # one of DOWNSTREAM_METHODS (required)
+    task: str  # registered task name (required)
+    seed: int  # few-shot split and init seed (required)
+    checkpoint: str  # MP2 checkpoint directory or shipped name (required)
+    steps: int = 200  # full-batch steps (mp2-grad: stage I + stage II)
+    stage1_steps: int | None = None  # mp2-grad router-only steps; None = steps // 2
+    lr_router: float = 3e-3  # AdamW lr of the router (stage I)
+    lr_prompt: float = 1e-3  # AdamW lr of prompts / z (and the head when trained)
+    weight_decay: float = 0.01  # AdamW weight decay
+    n_tokens: int | None = None  # prompt length (prompt-tuning / p-tuning-v2); None = the checkpoint's
+    max_length: int = 128  # maximum encoded length
+    loss: str = "auto"  # auto | option_ce | span_ce
+    eval_every: int = 20  # dev evaluation every this many steps
+    train_head: bool = False  # also train the head weight
+    k: int | None = None  # few-shot size override; None = the task's protocol k
+    data_root: str | None = None  # task data folder; None = default
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        super().validate()
         if self.method not in DOWNSTREAM_METHODS:
             raise ConfigError(f"gradient downstream method {self.method!r} is unknown; choose one of "
                               f"{DOWNSTREAM_METHODS}")
-        if self.steps <= 0 or self.eval_every <= 0:
-            raise ConfigError(f"steps and eval_every must be > 0, got {self.steps}, {self.eval_every}")
-        if self.stage1_steps is not None and not 0 <= self.stage1_steps <= self.steps:
-            raise ConfigError(f"stage1_steps={self.stage1_steps} must lie in [0, steps={self.steps}]")
-        if self.loss not in ("auto", "option_ce", "span_ce"):
-            raise ConfigError(f"loss {self.loss!r} is unknown; choose auto, option_ce or span_ce")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DownstreamConfig:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"DownstreamConfig got unknown keys {sorted(unknown)}")
-        return cls(**data)
+        self._check_str("task")
+        self._check_int("seed", minimum=0)
+        self._check_str("checkpoint")
+        self._check_int("steps", minimum=1)
+        self._check_int("eval_every", minimum=1)
+        self._check_int("stage1_steps", minimum=0, optional=True)
+        if self.stage1_steps is not None and self.stage1_steps > self.steps:
+            self._fail("stage1_steps", f"in [0, steps={self.steps}]", "Lower it, or raise steps.")
+        self._check_float("lr_router")
+        self._check_float("lr_prompt")
+        self._check_float("weight_decay", minimum=0.0)
+        self._check_int("n_tokens", minimum=1, optional=True)
+        self._check_int("max_length", minimum=1)
+        self._check_choice("loss", ("auto", "option_ce", "span_ce"))
+        if not isinstance(self.train_head, bool):
+            self._fail("train_head", "True or False", "Pass train_head=true or false.")
+        self._check_int("k", minimum=1, optional=True)
+        self._check_str("data_root", optional=True)
 
 
 class _Params(nn.Module):

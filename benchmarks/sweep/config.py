@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from bbt_mp2.config import Config
 from bbt_mp2.errors import ConfigError
 
 __all__ = ["SweepConfig", "load_sweep_config", "per_method", "entry_label", "GRAD_PREFIX"]
@@ -78,9 +79,10 @@ def entry_label(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class SweepConfig:
-    """A parsed sweep config (see the module docstring for the YAML layout).
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig(Config):
+    """A parsed sweep config (see the module docstring for the YAML layout), on the project's one config base
+    (:class:`bbt_mp2.config.Config`: validated, JSON round trip, unknown keys rejected by name).
 
     Attributes:
         name: sweep name (report title).
@@ -92,20 +94,28 @@ class SweepConfig:
             ``jobs``, ``set``, ``backend_factory``, ``server``, ``eval_every``, ``test_limit``: score the test
             predictions on a seeded subset of that many test examples, the same for every cell of a task).
         axes: axis name -> list of values (see ``_AXES``); ``settings`` is a mapping name -> list of ``--set``.
+        tracks: track name -> axis overrides (several products in one config).
     """
 
-    name: str
-    path: str | None = None
-    out: str = "runs/bench"
-    description: str = ""
-    checkpoints: dict[str, str] = field(default_factory=dict)
-    fixed: dict[str, Any] = field(default_factory=dict)
-    axes: dict[str, Any] = field(default_factory=dict)
-    tracks: dict[str, Any] = field(default_factory=dict)
+    label: ClassVar[str] = "sweep config"
 
-    def __post_init__(self) -> None:
+    name: str  # sweep name (report title; required)
+    path: str | None = None  # the YAML file; None = in memory
+    out: str = "runs/bench"  # default output directory
+    description: str = ""  # free text for the report header
+    checkpoints: dict[str, str] = field(default_factory=dict)  # label -> shipped name or directory
+    fixed: dict[str, Any] = field(default_factory=dict)  # values shared by every cell (see _FIXED)
+    axes: dict[str, Any] = field(default_factory=dict)  # axis name -> list of values (see _AXES)
+    tracks: dict[str, Any] = field(default_factory=dict)  # track name -> axis overrides
+
+    def validate(self) -> None:
+        super().validate()
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("sweep config needs a non-empty `name`")
+        self._check_str("path", optional=True)
+        for name in ("checkpoints", "fixed", "axes", "tracks"):
+            if not isinstance(getattr(self, name), Mapping):
+                self._fail(name, "a mapping", f"Write `{name}:` as a YAML mapping.")
         for track, overrides in self.tracks.items():
             if not isinstance(overrides, Mapping):
                 raise ConfigError(f"sweep {self.name!r}: track {track!r} must map axis names to values, got "
@@ -162,21 +172,17 @@ class SweepConfig:
         """Folder relative task spec files and checkpoint directories resolve against."""
         return Path(self.path).resolve().parent if self.path else Path.cwd()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> SweepConfig:
-        """Build from a parsed YAML mapping; unknown top-level keys are rejected by name."""
+        """Build from a parsed YAML mapping (``path``: the file it came from); unknown keys are rejected by name.
+
+        Raises:
+            ConfigError: not a mapping, an unknown key, or an invalid value (the message names it).
+        """
         if not isinstance(data, Mapping):
             raise ConfigError(f"sweep config {path or ''}: expected a mapping at the top level, got "
                               f"{type(data).__name__}")
-        known = [f.name for f in fields(cls) if f.name != "path"]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"sweep config {path or ''}: unknown keys {unknown}; valid keys: {known}")
-        values = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
-        return cls(path=path, **values)
+        return super().from_dict({**data, "path": path} if path is not None else data)
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:

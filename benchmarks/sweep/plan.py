@@ -14,7 +14,6 @@ examples, else :data:`TEST_SIZE_GUESS`), plus :data:`CELL_OVERHEAD_S` for loadin
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -139,12 +138,9 @@ def parse_settings(items: list[str], methods: list[str], where: str,
         applied = []
         for m in [target] if colon else methods:
             if m.startswith(GRAD_PREFIX):
-                if key not in DownstreamConfig.__dataclass_fields__ or key in ("method", "task", "seed"):
+                if key not in DownstreamConfig.field_names() or key in ("method", "task", "seed"):
                     continue
-                try:
-                    out[m][key] = json.loads(text)
-                except json.JSONDecodeError:
-                    out[m][key] = text.strip()
+                out[m][key] = DownstreamConfig.parse_value(key, text.strip())
             else:
                 cls = get_method(m).config_cls
                 if key not in cls.field_names():

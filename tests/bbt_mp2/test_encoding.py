@@ -72,6 +72,7 @@ def check_layout(data, tok, max_length):
     assert len(data.offsets) == n and all(len(o) == width for o in data.offsets)
 
 
+@pytest.mark.slow  # every task's real data: seconds each
 @pytest.mark.parametrize("name", task_names())
 def test_every_task_answers_decode_to_gold(name, tmp_path):
     spec = get_task(name)
@@ -185,6 +186,7 @@ def test_char_span_to_tokens():
     assert char_span_to_tokens(offsets, 10, 11) == (3, 3)
 
 
+@pytest.mark.slow  # whole real test sets
 @pytest.mark.parametrize("name", ["ag_news", "cmrc2018"])
 def test_a_whole_test_set_encodes_in_seconds(name, tmp_path):
     spec = get_task(name)

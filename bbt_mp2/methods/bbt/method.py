@@ -39,7 +39,8 @@ class BBTMethod(TuningMethod):
     def _param(self) -> PromptParam:
         c = self.config
         spec = ProjectionSpec(kind=c.projection, seed=self.seeds["projection"], alpha=c.alpha, sigma=c.sigma)
-        return PromptParam(layers=(0,), d=c.d, n_tokens=c.n_tokens, projection=spec, head=c.checkpoint or None)
+        return PromptParam(layers=(0,), d=c.d, n_tokens=c.n_tokens, projection=spec, head=c.checkpoint or None,
+                           prompt_mode=c.prompt_mode, scoring=c.scoring)
 
     def start(self, train_id: str) -> tuple[PromptParam, np.ndarray, dict[str, np.ndarray]]:
         self.train_id = train_id

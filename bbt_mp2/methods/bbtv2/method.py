@@ -54,7 +54,7 @@ class BBTv2Method(TuningMethod):
             kind="normal", seed=self.seeds["projection"], alpha=c.alpha, sigma=c.sigma, stats_dataset=self.train_id
         )
         return PromptParam(layers=tuple(range(self.n_layers)), d=c.d, n_tokens=c.n_tokens, projection=spec,
-                           head=c.checkpoint or None)
+                           head=c.checkpoint or None, prompt_mode=c.prompt_mode, scoring=c.scoring)
 
     def start(self, train_id: str) -> tuple[PromptParam, np.ndarray, dict[str, np.ndarray]]:
         self.train_id = train_id

@@ -17,7 +17,8 @@ ROUTINGS = ("sigmoid", "binary")
 class RouterSearchConfig(MethodConfig):
     """Fields of the BO-UCB search over router logits (MP2 stage I, router-only MP2).
 
-    ``checkpoint`` (a served MP2 checkpoint id: z, A, head) is required by every MP2 method.
+    ``checkpoint`` (a served MP2 checkpoint id: z, A, head) is required by every MP2 method; ``head`` must stay
+    ``mrc`` (MP2 is MRC-only); ``scoring`` applies.
 
     Attributes:
         n_init: random initial points of BO-UCB (asked as one population).
@@ -34,6 +35,11 @@ class RouterSearchConfig(MethodConfig):
 
     def validate(self) -> None:
         super().validate()
+        if self.head != "mrc":
+            raise ConfigError(
+                f"{self.method} is MRC-only: its modules, router and span head were pre-trained in the MRC format, so "
+                f"head={self.head!r} does not apply; head=mlm (the backbone's MLM head) is for bbt and bbtv2"
+            )
         self._check_choice("routing", ROUTINGS)
         self._check_float("router_bound")
         self._check_float("kappa", positive=False, minimum=0.0)

@@ -87,7 +87,7 @@ class _MP2Base(TuningMethod):
         cid = str(self.config.checkpoint)
         spec = ProjectionSpec(kind="learned", checkpoint=cid)
         return PromptParam(layers=self.layers, d=self.ckpt_config.d, n_tokens=self.n_tokens, projection=spec,
-                           head=cid)
+                           head=cid, scoring=self.config.scoring)
 
     def combine(self, routers: np.ndarray) -> np.ndarray:
         """``P x L' x K`` router logits -> ``P x L' x d`` combined intrinsic vectors."""

@@ -34,6 +34,7 @@ def test_change_line_names_other_metrics():
     assert change_line("dev", "mcc", 0.2, 0.1).startswith("dev mcc 0.2000 -> 0.1000")
 
 
+@pytest.mark.slow  # real MiniLM runs
 def test_demo_runs_mp2_deep_beside_bbt_from_the_shipped_checkpoint(shipped, tmp_path, capsys):
     out_dir = tmp_path / "demo"
     argv = ["demo", "--budget", "40", "--test-size", "20", "--out", str(out_dir), "--no-progress", "--max-length",

@@ -77,6 +77,7 @@ def test_checkpoint_of_another_backbone_refused_before_any_call(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # real MiniLM runs
 def test_tune_end_to_end_and_resume(minilm_hash, tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "ck", embedding_hash=minilm_hash)
     out = tmp_path / "run"
@@ -97,6 +98,7 @@ def test_tune_end_to_end_and_resume(minilm_hash, tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == summary
 
 
+@pytest.mark.slow
 def test_without_checkpoint_mp2_deep_and_bbt_take_the_shipped_english_deep(shipped, tmp_path, capsys):
     common = ["--task", "sst2", "--seed", "13", "--max-length", "48", "--no-progress", "--set", "popsize=4",
               "--set", "eval_every=4"]
@@ -113,6 +115,7 @@ def test_without_checkpoint_mp2_deep_and_bbt_take_the_shipped_english_deep(shipp
     assert json.loads((tmp_path / "bbt" / "tuned.json").read_text())["param"]["head"] == "english-deep"
 
 
+@pytest.mark.slow
 def test_user_task_without_test_file_reports_dev_only(shipped, user_spec, tmp_path, capsys):
     user_spec.write_text(user_spec.read_text().replace(", test: test.csv", ""))
     out = tmp_path / "run"

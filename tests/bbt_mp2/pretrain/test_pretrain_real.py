@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bbt_mp2.checkpoint import load_checkpoint
 from bbt_mp2.pretrain import PretrainConfig, pretrain
 
 
+@pytest.mark.slow  # real MiniLM pre-training steps
 def test_a_few_real_steps_lower_the_loss(tmp_path):
     from bbt_mp2.backbones import load_backbone
 

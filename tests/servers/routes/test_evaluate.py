@@ -173,3 +173,36 @@ def test_model_schema_mirrors_model_info():
     from servers.schemas import ModelPublic
 
     assert set(ModelPublic.model_fields) == {f.name for f in fields(ModelInfo)}
+
+
+def test_a_request_is_checked_once_by_the_service_and_trusted_below(client, monkeypatch):  # noqa: ANN001
+    """Validate once (issue 9): registration hashes and checks the dataset once; an evaluate request is checked by
+    the service (wire decoding included) and nothing below it checks the population or re-hashes the dataset."""
+    import servers.service
+    from bbt_mp2.local_backend import LocalBackend
+    from tests.bbt_mp2.test_validate_once import count_calls
+
+    counts = count_calls(monkeypatch)
+    decode = servers.service.decode_array
+
+    def counted_decode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        counts["decode_array"] += 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(servers.service, "decode_array", counted_decode)
+    backend_validate = LocalBackend._validate
+
+    def counted_validate(self, *args):  # noqa: ANN001, ANN002, ANN202
+        counts["backend_validate"] += 1
+        return backend_validate(self, *args)
+
+    monkeypatch.setattr(LocalBackend, "_validate", counted_validate)
+    h = make_key(client)
+    did = client.post("/v1/datasets", json=dataset_body(), headers=h).json()["id"]
+    assert counts == {"fingerprint": 1, "check_dataset": 1}
+    pop = np.random.default_rng(4).normal(size=(3, 1, 8))
+    for request in (1, 2):
+        assert client.post("/v1/evaluate", json=evaluate_body(did, pop), headers=h).status_code == 200
+        assert counts == {"fingerprint": 1, "check_dataset": 1, "decode_array": request, "check_labels": 1}
+    _error(client.post("/v1/evaluate", json=evaluate_body(did, np.full((1, 1, 8), np.nan)), headers=h), 422,
+           "shape_error", "NaN or inf")
