@@ -147,6 +147,7 @@ def test_cpt_mlm_head_is_the_tied_embedding():
     assert isinstance(head, MLMVerbalizerHead)
 
 
+@pytest.mark.slow
 def test_minilm_has_no_mlm_head():
     with pytest.raises(ConfigError, match="ships no MLM head"):
         load_mlm_head(load_backbone("minilm"), [1000])
