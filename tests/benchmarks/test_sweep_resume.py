@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from benchmarks.sweep import cell_status, load_sweep_config, plan_cells, run_cell, run_sweep
@@ -44,6 +45,7 @@ def _history_calls(out_dir: str) -> list[int]:
     return [json.loads(line)["calls"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.slow  # a real sweep subprocess, killed mid-run
 def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     config = _write_config(tmp_path)
     out = tmp_path / "out"

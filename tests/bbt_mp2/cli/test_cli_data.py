@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bbt_mp2.cli import main
 from bbt_mp2.tasks import get_task, load_split, task_names
 
 
+@pytest.mark.slow  # reads every real data file
 def test_data_list_shows_every_task_with_sizes(capsys):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
