@@ -24,7 +24,7 @@ import numpy as np
 
 from bbt_mp2.encoding import EncodedDataset, default_max_length
 from bbt_mp2.errors import ConfigError, DataError
-from bbt_mp2.mrc import _resolve as resolve_role  # the one role -> field lookup of the MRC format
+from bbt_mp2.mrc import resolve_role  # the one role -> field lookup of the MRC format
 from bbt_mp2.tasks.types import Example, TaskSpec
 from bbt_mp2.templates import ClozeTemplate, cloze_template_for, verbalizer_words
 

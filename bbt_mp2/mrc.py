@@ -110,7 +110,7 @@ class MRCExample:
     answer_lost: bool = False
 
 
-def _resolve(task: TaskSpec, ex: Example, role: str, tpl: QueryTemplate) -> str:
+def resolve_role(task: TaskSpec, ex: Example, role: str, tpl: QueryTemplate) -> str:
     for key in ROLE_FIELDS[role]:
         value = ex.fields.get(key)
         if value is not None:
@@ -132,7 +132,7 @@ def _render_pattern(
         pos += len(literal)
         if not role:
             continue
-        value = _resolve(task, ex, role, tpl)
+        value = resolve_role(task, ex, role, tpl)
         if role in tpl.cut and role in limits and limits[role] < len(value):
             value, truncated = value[: max(0, limits[role])], True
         parts.append(value)
@@ -224,7 +224,7 @@ def _locate(task: TaskSpec, ex: Example, context: str, text: str, start: int) ->
 def _span_mrc(task: TaskSpec, ex: Example, tpl: QueryTemplate, limits: Mapping[str, int]) -> MRCExample:
     body, segments, truncated = _render_pattern(task, ex, tpl, limits)
     ctx_seg = next(s for s in segments if s.role == "context")
-    full_context = _resolve(task, ex, "context", tpl)
+    full_context = resolve_role(task, ex, "context", tpl)
     na_start = body.find(tpl.no_answer)  # QueryTemplate guarantees it lies in the literal before any slot
     no_answer_span = (na_start, na_start + len(tpl.no_answer))
     golds = tuple(ex.answers or ())

@@ -16,8 +16,6 @@ from bbt_mp2.errors import CheckpointError, ShapeError, UnknownNameError
 from bbt_mp2.heads import MRCHead
 from bbt_mp2.local_backend import LocalBackend
 from bbt_mp2.prompts import build_projection, embedding_std
-from bbt_mp2.tasks import fewshot, get_task
-from bbt_mp2.testing import build_tiny_backbone
 
 N_TOK = 4
 
@@ -28,21 +26,6 @@ def _one_thread():  # noqa: ANN202 - tiny ops on a shared 2-core machine are far
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def sst2():  # noqa: ANN201
-    return get_task("sst2"), fewshot("sst2", 13)
-
-
-@pytest.fixture(scope="module")
-def tiny():  # noqa: ANN201
-    return build_tiny_backbone(n_layers=3, hidden=32, seed=0)
-
-
-@pytest.fixture()
-def backend(tiny) -> LocalBackend:  # noqa: ANN001
-    return LocalBackend(tiny, MRCHead(32, seed=2), token_budget=512)
 
 
 def test_protocol_and_info(backend: LocalBackend, tiny) -> None:  # noqa: ANN001

@@ -19,9 +19,6 @@ from bbt_mp2.backend import ProjectionSpec, PromptParam
 from bbt_mp2.errors import BackendError, ShapeError
 from bbt_mp2.evaluator import Evaluator, plan, validation
 from bbt_mp2.heads import MRCHead
-from bbt_mp2.local_backend import LocalBackend
-from bbt_mp2.tasks import fewshot, get_task
-from bbt_mp2.testing import build_tiny_backbone
 
 N_TOK = 4
 CHECKS = {  # name -> (owner, attribute): every function that checks a population or a dataset, or hashes one
@@ -52,21 +49,6 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
                 monkeypatch.setattr(module, attr, wrapped)
     monkeypatch.setattr(Evaluator, "check_layers", counting("check_layers", Evaluator.check_layers))
     return counts
-
-
-@pytest.fixture(scope="module")
-def sst2():  # noqa: ANN201
-    return get_task("sst2"), fewshot("sst2", 13)
-
-
-@pytest.fixture(scope="module")
-def tiny():  # noqa: ANN201
-    return build_tiny_backbone(n_layers=3, hidden=32, seed=0)
-
-
-@pytest.fixture()
-def backend(tiny) -> LocalBackend:  # noqa: ANN001
-    return LocalBackend(tiny, MRCHead(32, seed=2), token_budget=512)
 
 
 def test_registration_checks_and_hashes_once_and_evaluate_never_again(backend, sst2, monkeypatch, one_thread):  # noqa: ANN001
